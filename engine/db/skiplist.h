@@ -1,0 +1,109 @@
+/*
+ * skiplist.h — a lock-free skip list of internal keys, living in an arena
+ * that is addressed by 32-bit offsets so it can sit in shared memory mapped
+ * at a different address in every process.
+ *
+ * Arena
+ *   An arena is one contiguous, 8-byte-aligned piece of memory of at most
+ *   4 GiB: an lsm_arena header, then bytes handed out by an atomic bump
+ *   pointer.  Offset 0 is the header, so 0 never names a node and serves as
+ *   NULL.  Nothing in the arena is a raw pointer.  Memory is never freed
+ *   piecemeal: the owner reclaims the arena whole.
+ *
+ * Internal keys
+ *   (user key, trailer) with trailer = sequence << 8 | type.  Order: user key
+ *   ascending by memcmp (shorter first on a common prefix), then trailer
+ *   descending, so the newest version of a key comes first.
+ *
+ * Skip list
+ *   Branching factor 4, at most LSM_SL_MAX_HEIGHT levels.  A node's height
+ *   is a pure function of its sequence number (lsm_sl_height_for), so a
+ *   writer can size a batch's nodes before linking them.  Nodes are built in
+ *   place (lsm_sl_node_init) and then linked by lsm_sl_insert, which many
+ *   threads or processes may call at once: each level is linked by CAS,
+ *   bottom level first, and a reader that finds a node at any level finds it
+ *   complete.  Readers take no lock and never wait.  Two nodes with equal
+ *   internal keys are never inserted (sequences are unique).
+ */
+#ifndef LSM_SKIPLIST_H
+#define LSM_SKIPLIST_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LSM_SL_MAX_HEIGHT 12
+
+typedef struct lsm_arena {
+	uint32_t magic;
+	uint32_t size;                 /* total bytes, header included */
+	_Atomic uint32_t used;         /* bump pointer: bytes handed out */
+	uint32_t head;                 /* offset of the skip list's head node */
+	_Atomic uint64_t entries;      /* nodes linked */
+} lsm_arena;
+
+typedef struct lsm_sl_node {
+	uint64_t trailer;              /* sequence << 8 | type */
+	uint32_t klen;                 /* user key bytes */
+	uint32_t vlen;                 /* value bytes */
+	uint8_t  height;
+	uint8_t  pad[3];
+	_Atomic uint32_t next[];       /* height entries; then key, then value */
+} lsm_sl_node;
+
+/* Formats an arena over mem[0..size) (size >= 4096, <= UINT32_MAX, mem
+ * 8-aligned) with an empty skip list.  Returns LSM_OK or LSM_INVALID. */
+int lsm_arena_init(void *mem, size_t size);
+
+/* Bump-allocates n bytes (rounded up to 8); 0 when the arena is full. */
+uint32_t lsm_arena_alloc(lsm_arena *a, size_t n);
+
+static inline size_t lsm_arena_used(const lsm_arena *a)
+{
+	return atomic_load_explicit(&((lsm_arena *)a)->used, memory_order_relaxed);
+}
+
+static inline void *lsm_arena_ptr(const lsm_arena *a, uint32_t off)
+{
+	return (char *)a + off;
+}
+
+/* Height in [1, LSM_SL_MAX_HEIGHT], P(h >= i+1 | h >= i) = 1/4. */
+int lsm_sl_height_for(uint64_t sequence);
+
+/* Arena bytes (multiple of 8) a node with these sizes occupies. */
+size_t lsm_sl_node_size(size_t klen, size_t vlen, int height);
+
+/* Builds a node at off (which has lsm_sl_node_size bytes) without linking. */
+void lsm_sl_node_init(lsm_arena *a, uint32_t off, const void *key, size_t klen,
+                      uint64_t trailer, const void *val, size_t vlen, int height);
+
+/* Links the node at off.  Lock-free, safe from many threads/processes. */
+void lsm_sl_insert(lsm_arena *a, uint32_t off);
+
+static inline lsm_sl_node *lsm_sl_node_at(const lsm_arena *a, uint32_t off)
+{
+	return (lsm_sl_node *)((char *)a + off);
+}
+static inline const uint8_t *lsm_sl_node_key(const lsm_sl_node *n)
+{
+	return (const uint8_t *)&n->next[n->height];
+}
+static inline const uint8_t *lsm_sl_node_value(const lsm_sl_node *n)
+{
+	return lsm_sl_node_key(n) + n->klen;
+}
+
+/* Compares (akey, atrailer) with (bkey, btrailer) in internal-key order. */
+int lsm_ikey_compare(const void *akey, size_t alen, uint64_t atrailer,
+                     const void *bkey, size_t blen, uint64_t btrailer);
+
+/* Offset of the first node >= (key, trailer), or 0 when there is none. */
+uint32_t lsm_sl_seek(const lsm_arena *a, const void *key, size_t klen,
+                     uint64_t trailer);
+/* Offset of the first node, or 0. */
+uint32_t lsm_sl_first(const lsm_arena *a);
+/* Offset of the node after off, or 0. */
+uint32_t lsm_sl_next(const lsm_arena *a, uint32_t off);
+
+#endif

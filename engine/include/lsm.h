@@ -1,0 +1,195 @@
+/*
+ * lsm.h — the public API of the lsm engine.
+ *
+ * This header is the whole contract between the engine and its users (the
+ * PostgreSQL glue in src/, the tools, the tests).  Everything else in engine/
+ * is private.
+ *
+ * Conventions
+ *   - Every fallible call returns an int code: LSM_OK (0) or one of the
+ *     LSM_* codes below.  lsm_strerror() names a code.  The engine never
+ *     aborts, exits or prints on bad input or corrupt files.
+ *   - Keys and values are byte strings compared with memcmp() order.
+ *   - Buffers returned by lsm_get() are malloc'd and released with lsm_free().
+ *   - A db handle may be used from many threads at once; a batch or an
+ *     iterator belongs to one thread at a time.
+ */
+#ifndef LSM_H
+#define LSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ codes */
+#define LSM_OK          0
+#define LSM_NOTFOUND    1   /* key absent (not an error for lsm_get callers) */
+#define LSM_CORRUPTION  2   /* a checksum or a structure on disk is wrong */
+#define LSM_IOERR       3   /* the OS failed a read/write/fsync (EIO, ...) */
+#define LSM_NOSPACE     4   /* the disk is full (ENOSPC, EDQUOT) */
+#define LSM_BUSY        5   /* try again: a bounded wait expired */
+#define LSM_INVALID     6   /* bad argument or option */
+#define LSM_NOMEM       7   /* malloc or region allocation failed */
+#define LSM_FULL        8   /* every memtable is full: nothing was written */
+#define LSM_LOCKED      9   /* the directory is in use by another open */
+#define LSM_EXISTS     10   /* the database exists and error_if_exists is set */
+#define LSM_TOOBIG     11   /* a key, value or batch exceeds a hard limit */
+#define LSM_CLOSED     12   /* the handle is no longer usable */
+
+const char *lsm_strerror(int code);
+
+/* Hard limits, so that lengths always fit their on-disk fields. */
+#define LSM_MAX_KEY_SIZE    (64u * 1024u)          /* 64 KiB */
+#define LSM_MAX_VALUE_SIZE  (1024u * 1024u * 1024u) /* 1 GiB */
+
+/* ------------------------------------------------------------------- env */
+/*
+ * The engine reaches the OS only through an lsm_env.  lsm_env_posix() is the
+ * default; tests wrap it in a fault-injecting env.  Every function returns an
+ * LSM_* code.  Paths are plain C strings.
+ */
+typedef struct lsm_env  lsm_env;
+typedef struct lsm_file lsm_file;
+
+#define LSM_OPEN_READ    0x01
+#define LSM_OPEN_WRITE   0x02   /* read-write */
+#define LSM_OPEN_CREATE  0x04   /* create if missing */
+#define LSM_OPEN_TRUNC   0x08   /* truncate to 0 on open */
+
+struct lsm_env {
+	void *ctx;
+	int  (*open)(lsm_env *env, const char *path, int flags, lsm_file **out);
+	/* Reads up to n bytes at off; *got < n only at end of file. */
+	int  (*read)(lsm_file *f, uint64_t off, void *buf, size_t n, size_t *got);
+	/* Writes all n bytes at off (or returns an error). */
+	int  (*write)(lsm_file *f, uint64_t off, const void *buf, size_t n);
+	int  (*sync)(lsm_file *f);                  /* fdatasync */
+	int  (*truncate)(lsm_file *f, uint64_t size);
+	int  (*size)(lsm_file *f, uint64_t *size);
+	int  (*close)(lsm_file *f);
+	int  (*remove)(lsm_env *env, const char *path);
+	int  (*rename)(lsm_env *env, const char *from, const char *to);
+	int  (*mkdir)(lsm_env *env, const char *path);   /* LSM_OK if exists */
+	int  (*sync_dir)(lsm_env *env, const char *path);
+	/* Calls fn(arg, name) for every entry of dir except "." and "..";
+	 * stops early and returns fn's code when fn returns non-zero. */
+	int  (*list_dir)(lsm_env *env, const char *dir,
+	                 int (*fn)(void *arg, const char *name), void *arg);
+	/* An exclusive advisory lock on path (created if missing). */
+	int  (*lock)(lsm_env *env, const char *path, lsm_file **out);
+	int  (*unlock)(lsm_env *env, lsm_file *lock);
+	uint64_t (*now_micros)(lsm_env *env);
+	void (*sleep_micros)(lsm_env *env, uint64_t micros);
+};
+
+/* The process-wide default env (POSIX files, pread/pwrite, fdatasync). */
+lsm_env *lsm_env_posix(void);
+
+/* --------------------------------------------------------------- options */
+typedef struct lsm_options {
+	lsm_env *env;                  /* NULL: lsm_env_posix() */
+	int      create_if_missing;    /* default 1 */
+	int      error_if_exists;      /* default 0 */
+	size_t   memtable_size;        /* bytes of arena per memtable; default 64 MiB */
+	size_t   wal_buffer_size;      /* bytes buffered before a write(); default 1 MiB */
+	uint64_t wal_segment_size;     /* a new WAL segment after this; default 64 MiB */
+	/* Sync policy for writes whose lsm_write_options.sync is 0:
+	 * sync when this many writes, or this many bytes, went unsynced
+	 * (0 = never: only explicit sync writes and lsm_sync_wal() sync). */
+	uint32_t wal_sync_every_writes;
+	uint64_t wal_sync_every_bytes;
+	/* Recovery: 0 = stop with LSM_CORRUPTION on damage before the tail
+	 * of the log; 1 = skip damaged records and keep every good one. */
+	int      wal_salvage;
+} lsm_options;
+
+void lsm_options_init(lsm_options *opts);
+
+typedef struct lsm_write_options {
+	int sync;                      /* 1: durable (fsync'd) before return */
+} lsm_write_options;
+
+typedef struct lsm_snapshot lsm_snapshot;
+
+typedef struct lsm_read_options {
+	const lsm_snapshot *snapshot;  /* NULL: the latest committed state */
+	const void *lower_bound;       /* iterators: first key >= lower (NULL: none) */
+	size_t      lower_bound_len;
+	const void *upper_bound;       /* iterators: keys < upper (NULL: none) */
+	size_t      upper_bound_len;
+} lsm_read_options;
+
+/* --------------------------------------------------------------- the db */
+typedef struct lsm_db lsm_db;
+
+int  lsm_open(const lsm_options *opts, const char *dir, lsm_db **out);
+int  lsm_close(lsm_db *db);            /* syncs the WAL; NULL is a no-op */
+
+int  lsm_put(lsm_db *db, const lsm_write_options *wo,
+             const void *key, size_t klen, const void *val, size_t vlen);
+int  lsm_delete(lsm_db *db, const lsm_write_options *wo,
+                const void *key, size_t klen);
+
+/* Atomic write batches: all of a batch is visible, durable and recovered, or
+ * none of it. */
+typedef struct lsm_batch lsm_batch;
+int  lsm_batch_create(lsm_batch **out);
+int  lsm_batch_put(lsm_batch *b, const void *key, size_t klen,
+                   const void *val, size_t vlen);
+int  lsm_batch_delete(lsm_batch *b, const void *key, size_t klen);
+void lsm_batch_clear(lsm_batch *b);
+uint32_t lsm_batch_count(const lsm_batch *b);
+void lsm_batch_destroy(lsm_batch *b);
+int  lsm_write(lsm_db *db, const lsm_write_options *wo, const lsm_batch *b);
+
+/* On LSM_OK *val is a malloc'd copy (free with lsm_free); LSM_NOTFOUND when
+ * the key is absent or deleted at the read's snapshot. */
+int  lsm_get(lsm_db *db, const lsm_read_options *ro,
+             const void *key, size_t klen, void **val, size_t *vlen);
+void lsm_free(void *p);
+
+/* Makes every write so far durable (manual sync policy). */
+int  lsm_sync_wal(lsm_db *db);
+
+/* Snapshots pin a sequence number: reads through one see the db as it was. */
+int  lsm_snapshot_create(lsm_db *db, const lsm_snapshot **out);
+void lsm_snapshot_release(lsm_db *db, const lsm_snapshot *snap);
+uint64_t lsm_snapshot_sequence(const lsm_snapshot *snap);
+
+/* Iterators walk keys in ascending order at one snapshot (the read options',
+ * or the latest at creation), honouring the bounds. */
+typedef struct lsm_iter lsm_iter;
+int  lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out);
+void lsm_iter_seek_to_first(lsm_iter *it);
+void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen); /* first >= key */
+void lsm_iter_next(lsm_iter *it);
+int  lsm_iter_valid(const lsm_iter *it);
+const void *lsm_iter_key(const lsm_iter *it, size_t *klen);
+const void *lsm_iter_value(const lsm_iter *it, size_t *vlen);
+int  lsm_iter_status(const lsm_iter *it);   /* LSM_OK unless an error stopped it */
+void lsm_iter_destroy(lsm_iter *it);
+
+/* --------------------------------------------------------------- stats */
+typedef struct lsm_stats {
+	uint64_t last_sequence;        /* newest visible sequence */
+	uint64_t memtable_bytes;       /* arena bytes in use */
+	uint64_t memtable_capacity;
+	uint64_t memtable_entries;
+	uint64_t wal_bytes;            /* bytes appended to the WAL since open */
+	uint64_t wal_syncs;            /* fsyncs of the WAL */
+	uint64_t wal_synced_writes;    /* writes made durable by those fsyncs */
+	uint64_t wal_segments;         /* live WAL segment files */
+	uint64_t writes;               /* write calls (batches) */
+	uint64_t recovered_records;    /* WAL records replayed at open */
+	uint64_t recovered_bytes_dropped; /* torn tail / salvaged bytes cut */
+} lsm_stats;
+
+int  lsm_get_stats(lsm_db *db, lsm_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LSM_H */
