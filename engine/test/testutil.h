@@ -14,7 +14,9 @@
 #ifndef LSM_TESTUTIL_H
 #define LSM_TESTUTIL_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -73,7 +75,7 @@ static inline void test_rng_fill(test_rng *r, void *buf, size_t n)
 /* ---- temporary directories */
 static char test_tmp_root[256];
 
-static int test_rm_rf(const char *path)
+__attribute__((unused)) static int test_rm_rf(const char *path)
 {
 	struct stat st;
 	if (lstat(path, &st) != 0) return 0;
@@ -95,7 +97,7 @@ static int test_rm_rf(const char *path)
 }
 
 /* A fresh, empty directory path for this test (under the process's root). */
-static const char *test_tmpdir(const char *name)
+__attribute__((unused)) static const char *test_tmpdir(const char *name)
 {
 	static char path[512];
 	if (!test_tmp_root[0]) {

@@ -1,5 +1,5 @@
 /*
- * lz4.h — the LZ4 block format, written from scratch, byte-compatible with
+ * lz4block.h — the LZ4 block format, written from scratch, byte-compatible with
  * the reference liblz4 both ways (LZ4_compress_default / LZ4_decompress_safe).
  *
  * Invariants
@@ -10,8 +10,8 @@
  *     start of the output, length overflow, output overflow) returns
  *     LSM_CORRUPTION.  It is safe on hostile input.
  */
-#ifndef LSM_LZ4_H
-#define LSM_LZ4_H
+#ifndef LSM_LZ4BLOCK_H
+#define LSM_LZ4BLOCK_H
 
 #include <stddef.h>
 

@@ -1,0 +1,599 @@
+/*
+ * db.c — opening, writing, reading and closing a database.
+ *
+ * Write path (lsm_write)
+ *   1. Under write_mu: hand out the batch's sequences, allocate its memtable
+ *      nodes as one arena chunk (LSM_FULL, with nothing logged, when they do
+ *      not fit) and append its record to the WAL buffer.  All three are
+ *      cheap copies; the lock is never held across an fsync except when a
+ *      WAL segment rotates.
+ *   2. Without any engine lock: make the record durable when the write or
+ *      the sync policy asks for it (group commit), then build and link the
+ *      nodes into the lock-free skip list, concurrently with other writers.
+ *   3. Publish: wait until every earlier batch is published, then move
+ *      visible_seq past this one.  Readers read at visible_seq, so a batch
+ *      becomes visible all at once and never before an earlier one.
+ *   A batch whose WAL append or sync failed is not inserted, but its
+ *   sequences are still published (as empty) so later writers never wait on
+ *   it; the WAL error is sticky and further writes fail until reopen.
+ *
+ * Open: lock the directory, replay every WAL segment in order into the
+ * memtable, then start a new segment.  At this stage data lives only in the
+ * memtable and the WAL, so segments are kept until the database is removed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbint.h"
+
+#define IDENTITY_NAME "IDENTITY"
+#define IDENTITY_TEXT "lsm engine database, format 1\n"
+#define REGION_ALIGN  64
+
+void lsm_options_init(lsm_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->create_if_missing = 1;
+	o->memtable_size = 64u << 20;
+	o->wal_buffer_size = 1u << 20;
+	o->wal_segment_size = 64u << 20;
+}
+
+static int check_options(const lsm_options *o)
+{
+	if (o->memtable_size < 64 * 1024 || o->memtable_size > UINT32_MAX)
+		return LSM_INVALID;
+	if (o->wal_buffer_size < 4096 || o->wal_buffer_size > (1u << 30))
+		return LSM_INVALID;
+	if (o->wal_segment_size < 4096)
+		return LSM_INVALID;
+	return LSM_OK;
+}
+
+static size_t align_up(size_t n, size_t a)
+{
+	return (n + a - 1) & ~(a - 1);
+}
+
+/* ---------------------------------------------------------------- region */
+
+static int init_mutex(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	int rc;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	rc = pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+	return rc == 0 ? LSM_OK : LSM_NOMEM;
+}
+
+static int init_cond(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	int rc;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	rc = pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+	return rc == 0 ? LSM_OK : LSM_NOMEM;
+}
+
+static size_t region_size(const lsm_options *o, size_t *wal_off, size_t *arena_off)
+{
+	size_t n = align_up(sizeof(lsm_region), REGION_ALIGN);
+
+	*wal_off = n;
+	n = align_up(n + o->wal_buffer_size, REGION_ALIGN);
+	*arena_off = n;
+	return n + align_up(o->memtable_size, REGION_ALIGN);
+}
+
+static int region_create(const lsm_options *o, lsm_region **out)
+{
+	size_t wal_off, arena_off, size = region_size(o, &wal_off, &arena_off);
+	lsm_region *r = aligned_alloc(REGION_ALIGN, size);
+	int rc;
+
+	*out = NULL;
+	if (r == NULL)
+		return LSM_NOMEM;
+	memset(r, 0, sizeof *r);
+	r->magic = LSM_REGION_MAGIC;
+	r->size = size;
+	r->wal.buf_off = wal_off;
+	r->wal.buf_cap = o->wal_buffer_size;
+	r->arena_off = arena_off;
+	r->arena_size = align_up(o->memtable_size, REGION_ALIGN);
+	if ((rc = init_mutex(&r->write_mu)) != LSM_OK ||
+	    (rc = init_mutex(&r->sync_mu)) != LSM_OK ||
+	    (rc = init_mutex(&r->publish_mu)) != LSM_OK ||
+	    (rc = init_mutex(&r->snap_mu)) != LSM_OK ||
+	    (rc = init_cond(&r->publish_cv)) != LSM_OK ||
+	    (rc = lsm_arena_init(lsm_region_arena(r), r->arena_size)) != LSM_OK) {
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return LSM_OK;
+}
+
+static void region_destroy(lsm_region *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_destroy(&r->write_mu);
+	pthread_mutex_destroy(&r->sync_mu);
+	pthread_mutex_destroy(&r->publish_mu);
+	pthread_mutex_destroy(&r->snap_mu);
+	pthread_cond_destroy(&r->publish_cv);
+	free(r);
+}
+
+/* ---------------------------------------------------------------- open */
+
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+/* The identity file marks a directory as a database. */
+static int check_identity(lsm_db *db, int *exists)
+{
+	char *path = path_join(db->dir, IDENTITY_NAME);
+	char buf[64];
+	size_t got = 0;
+	lsm_file *f;
+	int rc;
+
+	*exists = 0;
+	if (path == NULL)
+		return LSM_NOMEM;
+	rc = db->env->open(db->env, path, LSM_OPEN_READ, &f);
+	free(path);
+	if (rc == LSM_NOTFOUND)
+		return LSM_OK;
+	if (rc != LSM_OK)
+		return rc;
+	rc = db->env->read(f, 0, buf, sizeof buf, &got);
+	db->env->close(f);
+	if (rc != LSM_OK)
+		return rc;
+	if (got != strlen(IDENTITY_TEXT) || memcmp(buf, IDENTITY_TEXT, got) != 0)
+		return LSM_CORRUPTION;
+	*exists = 1;
+	return LSM_OK;
+}
+
+static int write_identity(lsm_db *db)
+{
+	char *path = path_join(db->dir, IDENTITY_NAME);
+	lsm_file *f;
+	int rc;
+
+	if (path == NULL)
+		return LSM_NOMEM;
+	rc = db->env->open(db->env, path, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC, &f);
+	free(path);
+	if (rc != LSM_OK)
+		return rc;
+	rc = db->env->write(f, 0, IDENTITY_TEXT, strlen(IDENTITY_TEXT));
+	if (rc == LSM_OK)
+		rc = db->env->sync(f);
+	db->env->close(f);
+	return rc == LSM_OK ? db->env->sync_dir(db->env, db->dir) : rc;
+}
+
+typedef struct seg_list {
+	uint64_t *v;
+	size_t n, cap;
+} seg_list;
+
+static int collect_segment(void *arg, const char *name)
+{
+	seg_list *l = arg;
+	uint64_t seg;
+
+	if (!lsm_wal_parse_name(name, &seg))
+		return LSM_OK;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		uint64_t *v = realloc(l->v, cap * sizeof *v);
+
+		if (v == NULL)
+			return LSM_NOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = seg;
+	return LSM_OK;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Replays one WAL record into the memtable. */
+static int replay_record(void *arg, const uint8_t *rep, size_t len)
+{
+	lsm_db *db = arg;
+	lsm_region *r = db->region;
+	uint64_t first = lsm_batch_rep_seq(rep);
+	uint32_t count = lsm_batch_rep_count(rep);
+	size_t need;
+	uint32_t chunk;
+
+	if (count == 0)
+		return LSM_OK;
+	need = lsm_mem_batch_bytes(rep, len, first);
+	chunk = lsm_arena_alloc(lsm_region_arena(r), need);
+	if (chunk == 0)
+		return LSM_FULL;   /* the log holds more than memtable_size */
+	lsm_mem_insert_batch(lsm_region_arena(r), chunk, rep, len, first);
+	if (first + count - 1 > r->last_seq)
+		r->last_seq = first + count - 1;
+	return LSM_OK;
+}
+
+static int recover(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	seg_list segs = {0};
+	uint64_t next_seg = 1;
+	char path[4096];
+	size_t i;
+	int rc, flags;
+
+	rc = db->env->list_dir(db->env, db->dir, collect_segment, &segs);
+	if (rc == LSM_OK && segs.n > 0) {
+		qsort(segs.v, segs.n, sizeof *segs.v, cmp_u64);
+		for (i = 0; i < segs.n && rc == LSM_OK; i++) {
+			lsm_wal_path(db->dir, segs.v[i], path, sizeof path);
+			flags = (i + 1 == segs.n ? LSM_WAL_TAIL_OK : 0) |
+			        (db->opts.wal_salvage ? LSM_WAL_SALVAGE : 0);
+			rc = lsm_wal_replay_segment(db->env, path, segs.v[i], flags,
+			                            replay_record, db,
+			                            &r->recovered_records,
+			                            &r->recovered_bytes_dropped, NULL);
+		}
+		next_seg = segs.v[segs.n - 1] + 1;
+		atomic_store(&r->n_wal_segments, segs.n);
+	}
+	free(segs.v);
+	if (rc != LSM_OK)
+		return rc;
+	atomic_store(&r->visible_seq, r->last_seq);
+	return lsm_wal_start_segment(db, next_seg);
+}
+
+static void db_free(lsm_db *db)
+{
+	if (db->lock)
+		db->env->unlock(db->env, db->lock);
+	pthread_mutex_destroy(&db->wal_fd_mu);
+	region_destroy(db->region);
+	free(db->dir);
+	free(db);
+}
+
+int lsm_open(const lsm_options *opts, const char *dir, lsm_db **out)
+{
+	lsm_options defaults;
+	lsm_db *db;
+	char *lock_path;
+	int rc, exists;
+
+	*out = NULL;
+	if (opts == NULL) {
+		lsm_options_init(&defaults);
+		opts = &defaults;
+	}
+	if (dir == NULL || (rc = check_options(opts)) != LSM_OK)
+		return LSM_INVALID;
+	if ((db = calloc(1, sizeof *db)) == NULL)
+		return LSM_NOMEM;
+	db->opts = *opts;
+	db->env = opts->env ? opts->env : lsm_env_posix();
+	db->opts.env = db->env;
+	pthread_mutex_init(&db->wal_fd_mu, NULL);
+	if ((db->dir = strdup(dir)) == NULL) {
+		db_free(db);
+		return LSM_NOMEM;
+	}
+	if (opts->create_if_missing && (rc = db->env->mkdir(db->env, dir)) != LSM_OK)
+		goto fail;
+	if ((lock_path = path_join(dir, "LOCK")) == NULL) {
+		rc = LSM_NOMEM;
+		goto fail;
+	}
+	rc = db->env->lock(db->env, lock_path, &db->lock);
+	free(lock_path);
+	if (rc != LSM_OK)
+		goto fail;
+	if ((rc = check_identity(db, &exists)) != LSM_OK)
+		goto fail;
+	if (exists && opts->error_if_exists) {
+		rc = LSM_EXISTS;
+		goto fail;
+	}
+	if (!exists) {
+		if (!opts->create_if_missing) {
+			rc = LSM_NOTFOUND;
+			goto fail;
+		}
+		if ((rc = write_identity(db)) != LSM_OK)
+			goto fail;
+	}
+	if ((rc = region_create(&db->opts, &db->region)) != LSM_OK)
+		goto fail;
+	if ((rc = recover(db)) != LSM_OK)
+		goto fail;
+	*out = db;
+	return LSM_OK;
+
+fail:
+	lsm_wal_close_file(db);
+	db_free(db);
+	return rc;
+}
+
+int lsm_close(lsm_db *db)
+{
+	int rc;
+
+	if (db == NULL)
+		return LSM_OK;
+	rc = lsm_sync_wal(db);
+	lsm_wal_close_file(db);
+	db_free(db);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- write */
+
+/* Moves visible_seq from first - 1 to last, after every earlier batch. */
+static void publish(lsm_region *r, uint64_t first, uint64_t last)
+{
+	pthread_mutex_lock(&r->publish_mu);
+	while (atomic_load_explicit(&r->visible_seq, memory_order_relaxed) != first - 1) {
+		r->publish_waiters++;
+		pthread_cond_wait(&r->publish_cv, &r->publish_mu);
+		r->publish_waiters--;
+	}
+	atomic_store_explicit(&r->visible_seq, last, memory_order_release);
+	if (r->publish_waiters)
+		pthread_cond_broadcast(&r->publish_cv);
+	pthread_mutex_unlock(&r->publish_mu);
+}
+
+static int sync_policy_says_sync(const lsm_db *db, const lsm_wal_shared *w)
+{
+	return (db->opts.wal_sync_every_writes &&
+	        w->unsynced_writes >= db->opts.wal_sync_every_writes) ||
+	       (db->opts.wal_sync_every_bytes &&
+	        w->unsynced_bytes >= db->opts.wal_sync_every_bytes);
+}
+
+static int write_rep(lsm_db *db, const lsm_write_options *wo,
+                     const uint8_t *rep, size_t len, uint32_t count)
+{
+	lsm_region *r = db->region;
+	lsm_arena *arena = lsm_region_arena(r);
+	uint64_t first, end_lsn = 0;
+	uint32_t chunk;
+	size_t need;
+	int rc, need_sync;
+
+	pthread_mutex_lock(&r->write_mu);
+	first = r->last_seq + 1;
+	if (r->wal.error) {
+		rc = r->wal.error;
+		goto unlock;
+	}
+	if (count > LSM_MAX_SEQUENCE - r->last_seq) {
+		rc = LSM_TOOBIG;
+		goto unlock;
+	}
+	need = lsm_mem_batch_bytes(rep, len, first);
+	if (need > UINT32_MAX || (chunk = lsm_arena_alloc(arena, need)) == 0) {
+		rc = LSM_FULL;
+		goto unlock;
+	}
+	if ((rc = lsm_wal_append(db, rep, len, first, &end_lsn)) != LSM_OK)
+		goto unlock;   /* sequences not consumed; the chunk stays unused */
+	r->last_seq += count;
+	need_sync = (wo && wo->sync) || sync_policy_says_sync(db, &r->wal);
+	pthread_mutex_unlock(&r->write_mu);
+
+	rc = need_sync ? lsm_wal_sync_to(db, end_lsn) : LSM_OK;
+	if (rc == LSM_OK)
+		lsm_mem_insert_batch(arena, chunk, rep, len, first);
+	publish(r, first, first + count - 1);
+	atomic_fetch_add_explicit(&r->n_writes, 1, memory_order_relaxed);
+	return rc;
+
+unlock:
+	pthread_mutex_unlock(&r->write_mu);
+	return rc;
+}
+
+int lsm_write(lsm_db *db, const lsm_write_options *wo, const lsm_batch *b)
+{
+	if (db == NULL || b == NULL)
+		return LSM_INVALID;
+	if (b->rep.err)
+		return LSM_NOMEM;
+	if (b->count == 0)
+		return LSM_OK;
+	return write_rep(db, wo, b->rep.data, b->rep.len, b->count);
+}
+
+/* Single-entry writes encode their one-entry rep on the stack when small. */
+static int write_one(lsm_db *db, const lsm_write_options *wo, int type,
+                     const void *key, size_t klen, const void *val, size_t vlen)
+{
+	uint8_t stack[512];
+	uint8_t *rep = stack, *p;
+	size_t need = LSM_BATCH_HEADER + 1 + 2 * LSM_MAX_VARINT32_LEN + klen + vlen;
+	int rc;
+
+	if (db == NULL || (klen && key == NULL) || (vlen && val == NULL))
+		return LSM_INVALID;
+	if (klen > LSM_MAX_KEY_SIZE || vlen > LSM_MAX_VALUE_SIZE)
+		return LSM_TOOBIG;
+	if (need > sizeof stack && (rep = malloc(need)) == NULL)
+		return LSM_NOMEM;
+	memset(rep, 0, LSM_BATCH_HEADER);
+	lsm_put_fixed32(rep + 8, 1);
+	p = rep + LSM_BATCH_HEADER;
+	*p++ = (uint8_t)type;
+	p += lsm_encode_varint32(p, (uint32_t)klen);
+	memcpy(p, key, klen);
+	p += klen;
+	if (type == LSM_TYPE_PUT) {
+		p += lsm_encode_varint32(p, (uint32_t)vlen);
+		memcpy(p, val, vlen);
+		p += vlen;
+	}
+	rc = write_rep(db, wo, rep, (size_t)(p - rep), 1);
+	if (rep != stack)
+		free(rep);
+	return rc;
+}
+
+int lsm_put(lsm_db *db, const lsm_write_options *wo,
+            const void *key, size_t klen, const void *val, size_t vlen)
+{
+	return write_one(db, wo, LSM_TYPE_PUT, key, klen, val, vlen);
+}
+
+int lsm_delete(lsm_db *db, const lsm_write_options *wo,
+               const void *key, size_t klen)
+{
+	return write_one(db, wo, LSM_TYPE_DELETE, key, klen, NULL, 0);
+}
+
+int lsm_sync_wal(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	uint64_t lsn;
+	int rc;
+
+	pthread_mutex_lock(&r->write_mu);
+	lsn = r->wal.append_lsn;
+	rc = r->wal.error;
+	pthread_mutex_unlock(&r->write_mu);
+	return rc != LSM_OK ? rc : lsm_wal_sync_to(db, lsn);
+}
+
+/* ---------------------------------------------------------------- read */
+
+uint64_t lsm_db_read_sequence(lsm_db *db, const lsm_snapshot *snap)
+{
+	return snap ? snap->seq
+	            : atomic_load_explicit(&db->region->visible_seq, memory_order_acquire);
+}
+
+int lsm_get(lsm_db *db, const lsm_read_options *ro,
+            const void *key, size_t klen, void **val, size_t *vlen)
+{
+	const uint8_t *v;
+	size_t n;
+	int rc, tomb;
+
+	*val = NULL;
+	*vlen = 0;
+	if (db == NULL || (klen && key == NULL))
+		return LSM_INVALID;
+	rc = lsm_mem_get(lsm_region_arena(db->region), key, klen,
+	                 lsm_db_read_sequence(db, ro ? ro->snapshot : NULL),
+	                 &v, &n, &tomb);
+	if (rc != LSM_OK)
+		return rc;
+	if ((*val = malloc(n ? n : 1)) == NULL)
+		return LSM_NOMEM;
+	memcpy(*val, v, n);
+	*vlen = n;
+	return LSM_OK;
+}
+
+void lsm_free(void *p)
+{
+	free(p);
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+int lsm_snapshot_create(lsm_db *db, const lsm_snapshot **out)
+{
+	lsm_region *r = db->region;
+	lsm_snapshot *s = malloc(sizeof *s);
+	uint32_t i;
+
+	*out = NULL;
+	if (s == NULL)
+		return LSM_NOMEM;
+	pthread_mutex_lock(&r->snap_mu);
+	for (i = 0; i < LSM_MAX_SNAPSHOTS; i++)
+		if (atomic_load(&r->snapshots[i]) == 0)
+			break;
+	if (i == LSM_MAX_SNAPSHOTS) {
+		pthread_mutex_unlock(&r->snap_mu);
+		free(s);
+		return LSM_BUSY;
+	}
+	s->slot = i;
+	s->seq = atomic_load(&r->visible_seq);
+	atomic_store(&r->snapshots[i], s->seq + 1);
+	pthread_mutex_unlock(&r->snap_mu);
+	*out = s;
+	return LSM_OK;
+}
+
+void lsm_snapshot_release(lsm_db *db, const lsm_snapshot *snap)
+{
+	if (snap == NULL)
+		return;
+	atomic_store(&db->region->snapshots[snap->slot], 0);
+	free((void *)snap);
+}
+
+uint64_t lsm_snapshot_sequence(const lsm_snapshot *snap)
+{
+	return snap->seq;
+}
+
+/* ---------------------------------------------------------------- stats */
+
+int lsm_get_stats(lsm_db *db, lsm_stats *st)
+{
+	lsm_region *r = db->region;
+	lsm_arena *a = lsm_region_arena(r);
+
+	memset(st, 0, sizeof *st);
+	st->last_sequence = atomic_load(&r->visible_seq);
+	st->memtable_bytes = lsm_arena_used(a);
+	st->memtable_capacity = r->arena_size;
+	st->memtable_entries = atomic_load(&a->entries);
+	pthread_mutex_lock(&r->write_mu);
+	st->wal_bytes = r->wal.append_lsn;
+	pthread_mutex_unlock(&r->write_mu);
+	st->wal_syncs = atomic_load(&r->n_wal_syncs);
+	st->wal_synced_writes = atomic_load(&r->n_wal_synced_writes);
+	st->wal_segments = atomic_load(&r->n_wal_segments);
+	st->writes = atomic_load(&r->n_writes);
+	st->recovered_records = r->recovered_records;
+	st->recovered_bytes_dropped = r->recovered_bytes_dropped;
+	return LSM_OK;
+}

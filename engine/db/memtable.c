@@ -1,0 +1,169 @@
+/*
+ * memtable.c — the memtable: batches become skip-list nodes in an arena.
+ *
+ * A writer sizes a batch's nodes (lsm_mem_batch_bytes) while it holds the
+ * write lock and allocates them as one chunk, so a batch either fits whole
+ * or is refused before anything is logged.  It then builds and links the
+ * nodes without any lock (lsm_mem_insert_batch); node heights depend only on
+ * sequences, so both steps agree on every node's size.
+ *
+ * Reads (lsm_mem_get, the memtable iterator) never block and see a node
+ * only once it is fully built; readers filter by sequence themselves, so a
+ * node of a batch that is not yet published is simply skipped.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbint.h"
+
+static int size_visit(void *arg, uint64_t seq, const lsm_batch_entry *e)
+{
+	*(size_t *)arg += lsm_sl_node_size(e->klen, e->vlen, lsm_sl_height_for(seq));
+	return LSM_OK;
+}
+
+size_t lsm_mem_batch_bytes(const uint8_t *rep, size_t len, uint64_t first_seq)
+{
+	size_t total = 0;
+
+	lsm_batch_rep_iterate(rep, len, first_seq, size_visit, &total);
+	return total;
+}
+
+struct insert_arg {
+	lsm_arena *arena;
+	uint32_t off;
+};
+
+static int insert_visit(void *arg, uint64_t seq, const lsm_batch_entry *e)
+{
+	struct insert_arg *ia = arg;
+	int height = lsm_sl_height_for(seq);
+	uint32_t off = ia->off;
+
+	lsm_sl_node_init(ia->arena, off, e->key, e->klen,
+	                 lsm_pack_trailer(seq, e->type), e->val, e->vlen, height);
+	ia->off += (uint32_t)lsm_sl_node_size(e->klen, e->vlen, height);
+	lsm_sl_insert(ia->arena, off);
+	return LSM_OK;
+}
+
+void lsm_mem_insert_batch(lsm_arena *a, uint32_t chunk, const uint8_t *rep,
+                          size_t len, uint64_t first_seq)
+{
+	struct insert_arg ia = {a, chunk};
+
+	lsm_batch_rep_iterate(rep, len, first_seq, insert_visit, &ia);
+}
+
+int lsm_mem_get(const lsm_arena *a, const void *key, size_t klen, uint64_t seq,
+                const uint8_t **val, size_t *vlen, int *found_tombstone)
+{
+	uint32_t off = lsm_sl_seek(a, key, klen, lsm_pack_trailer(seq, 0xff));
+	const lsm_sl_node *n;
+
+	*found_tombstone = 0;
+	if (off == 0)
+		return LSM_NOTFOUND;
+	n = lsm_sl_node_at(a, off);
+	if (n->klen != klen || memcmp(lsm_sl_node_key(n), key, klen) != 0)
+		return LSM_NOTFOUND;
+	if (lsm_trailer_type(n->trailer) == LSM_TYPE_DELETE) {
+		*found_tombstone = 1;
+		return LSM_NOTFOUND;
+	}
+	*val = lsm_sl_node_value(n);
+	*vlen = n->vlen;
+	return LSM_OK;
+}
+
+/* ---- the memtable as an internal iterator */
+typedef struct mem_iter {
+	lsm_iiter base;
+	const lsm_arena *arena;
+	uint32_t node;
+} mem_iter;
+
+static const lsm_sl_node *mem_node(const lsm_iiter *it)
+{
+	const mem_iter *m = (const mem_iter *)it;
+
+	return lsm_sl_node_at(m->arena, m->node);
+}
+
+static void mem_seek(lsm_iiter *it, const void *key, size_t klen, uint64_t trailer)
+{
+	mem_iter *m = (mem_iter *)it;
+
+	m->node = lsm_sl_seek(m->arena, key, klen, trailer);
+}
+
+static void mem_seek_to_first(lsm_iiter *it)
+{
+	mem_iter *m = (mem_iter *)it;
+
+	m->node = lsm_sl_first(m->arena);
+}
+
+static void mem_next(lsm_iiter *it)
+{
+	mem_iter *m = (mem_iter *)it;
+
+	m->node = lsm_sl_next(m->arena, m->node);
+}
+
+static int mem_valid(const lsm_iiter *it)
+{
+	return ((const mem_iter *)it)->node != 0;
+}
+
+static const uint8_t *mem_key(const lsm_iiter *it, size_t *klen)
+{
+	const lsm_sl_node *n = mem_node(it);
+
+	*klen = n->klen;
+	return lsm_sl_node_key(n);
+}
+
+static uint64_t mem_trailer(const lsm_iiter *it)
+{
+	return mem_node(it)->trailer;
+}
+
+static const uint8_t *mem_value(const lsm_iiter *it, size_t *vlen)
+{
+	const lsm_sl_node *n = mem_node(it);
+
+	*vlen = n->vlen;
+	return lsm_sl_node_value(n);
+}
+
+static int mem_status(const lsm_iiter *it)
+{
+	(void)it;
+	return LSM_OK;
+}
+
+static void mem_destroy(lsm_iiter *it)
+{
+	free(it);
+}
+
+lsm_iiter *lsm_mem_iter_create(const lsm_arena *a)
+{
+	mem_iter *m = calloc(1, sizeof *m);
+
+	if (m == NULL)
+		return NULL;
+	m->base.seek = mem_seek;
+	m->base.seek_to_first = mem_seek_to_first;
+	m->base.next = mem_next;
+	m->base.valid = mem_valid;
+	m->base.key = mem_key;
+	m->base.trailer = mem_trailer;
+	m->base.value = mem_value;
+	m->base.status = mem_status;
+	m->base.destroy = mem_destroy;
+	m->arena = a;
+	return &m->base;
+}

@@ -1,0 +1,409 @@
+/*
+ * lsm_bench.c — db_bench-style benchmarks of the engine and its primitives.
+ *
+ *   lsm_bench --benchmarks=fillseq,fillrandom,overwrite,readrandom,readseq,
+ *             crc32,xxh64,lz4 --num=N --key_size=16 --value_size=100
+ *             [--sync] [--threads=T] [--db=DIR] [--memtable_mb=M]
+ *
+ * Each of T threads performs --num operations; a line per workload gives
+ * micros/op (per thread) and the total ops/sec.  fill* start from an empty
+ * database; overwrite, readrandom and readseq use what the previous
+ * benchmarks left.  Values are half compressible, as in db_bench.  Until
+ * SSTables exist every write stays in the memtable, so the memtable is sized
+ * to hold the whole run unless --memtable_mb says otherwise.
+ *
+ * The primitive benchmarks print MB/s for ours and, on the same data, for
+ * the reference library (zlib, libxxhash, liblz4) with the ratio.
+ */
+#include <lz4.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zlib.h>
+
+#include "lsm.h"
+#include "crc32.h"
+#include "hash.h"
+#include "lz4block.h"
+
+static struct {
+	const char *benchmarks;
+	long num;
+	int key_size;
+	int value_size;
+	int sync;
+	int threads;
+	const char *db;
+	long memtable_mb;
+} cfg = {"fillseq,fillrandom,overwrite,readrandom,readseq,crc32,xxh64,lz4",
+         1000000, 16, 100, 0, 1, NULL, 0};
+
+static lsm_db *db;
+static char *value_pool;
+static size_t value_pool_len = 1 << 20;
+
+static double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12; *s ^= *s << 25; *s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1Dull;
+}
+
+/* Half-compressible data: each 100-byte piece is 50 random bytes twice. */
+static void make_value_pool(void)
+{
+	uint64_t s = 301;
+	size_t i;
+
+	value_pool = malloc(value_pool_len + 4096);
+	for (i = 0; i < value_pool_len + 4096; i += 100) {
+		size_t j;
+
+		for (j = 0; j < 50 && i + j < value_pool_len + 4096; j++)
+			value_pool[i + j] = (char)(' ' + rng_next(&s) % 95);
+		for (; j < 100 && i + j < value_pool_len + 4096; j++)
+			value_pool[i + j] = value_pool[i + j - 50];
+	}
+}
+
+static void make_key(char *buf, uint64_t k)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof tmp, "%016llu", (unsigned long long)k);
+
+	memset(buf, '0', (size_t)cfg.key_size);
+	if (n > cfg.key_size)
+		memcpy(buf, tmp + n - cfg.key_size, (size_t)cfg.key_size);
+	else
+		memcpy(buf + cfg.key_size - n, tmp, (size_t)n);
+}
+
+typedef enum { W_FILLSEQ, W_FILLRANDOM, W_OVERWRITE, W_READRANDOM, W_READSEQ } workload;
+
+typedef struct thread_arg {
+	workload w;
+	int id;
+	long done;
+	long found;
+	int err;
+	double secs;
+	pthread_barrier_t *start;
+} thread_arg;
+
+static void *run_thread(void *p)
+{
+	thread_arg *a = p;
+	lsm_write_options wo = {cfg.sync};
+	uint64_t seed = 1000 + (uint64_t)a->id * 7919 + (uint64_t)a->w;
+	char key[256];
+	long i;
+	double t0;
+
+	pthread_barrier_wait(a->start);
+	t0 = now_sec();
+	if (a->w == W_READSEQ) {
+		lsm_iter *it;
+		size_t kl, vl;
+
+		if (lsm_iter_create(db, NULL, &it) != LSM_OK) {
+			a->err = 1;
+			return NULL;
+		}
+		for (lsm_iter_seek_to_first(it); lsm_iter_valid(it) && a->done < cfg.num;
+		     lsm_iter_next(it)) {
+			lsm_iter_key(it, &kl);
+			lsm_iter_value(it, &vl);
+			a->done++;
+		}
+		lsm_iter_destroy(it);
+	} else {
+		for (i = 0; i < cfg.num; i++) {
+			uint64_t k = a->w == W_FILLSEQ ? (uint64_t)a->id * (uint64_t)cfg.num + (uint64_t)i
+			                              : rng_next(&seed) % (uint64_t)cfg.num;
+			int rc;
+
+			make_key(key, k);
+			if (a->w == W_READRANDOM) {
+				void *v;
+				size_t vl;
+
+				rc = lsm_get(db, NULL, key, (size_t)cfg.key_size, &v, &vl);
+				if (rc == LSM_OK) {
+					a->found++;
+					lsm_free(v);
+				} else if (rc != LSM_NOTFOUND)
+					a->err = rc;
+			} else {
+				size_t off = (size_t)(rng_next(&seed) % (value_pool_len - (size_t)cfg.value_size));
+
+				rc = lsm_put(db, &wo, key, (size_t)cfg.key_size, value_pool + off,
+				             (size_t)cfg.value_size);
+				if (rc != LSM_OK) {
+					a->err = rc;
+					break;
+				}
+			}
+			a->done++;
+		}
+	}
+	a->secs = now_sec() - t0;
+	return NULL;
+}
+
+static int open_db(int fresh)
+{
+	lsm_options o;
+	char cmd[600];
+	long mb = cfg.memtable_mb;
+	int rc;
+
+	if (db && !fresh)
+		return LSM_OK;
+	if (db) {
+		lsm_close(db);
+		db = NULL;
+	}
+	if (fresh) {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", cfg.db);
+		if (system(cmd) != 0)
+			return LSM_IOERR;
+	}
+	if (mb == 0) {
+		/* a fill plus an overwrite of every key, with node overhead */
+		double need = 2.2 * (double)cfg.num * cfg.threads * (cfg.key_size + cfg.value_size + 48);
+
+		mb = (long)(need / (1 << 20)) + 64;
+		if (mb > 4000)
+			mb = 4000;
+	}
+	lsm_options_init(&o);
+	o.memtable_size = (size_t)mb << 20;
+	rc = lsm_open(&o, cfg.db, &db);
+	if (rc != LSM_OK)
+		fprintf(stderr, "lsm_open(%s): %s\n", cfg.db, lsm_strerror(rc));
+	return rc;
+}
+
+static void run_workload(const char *name, workload w)
+{
+	pthread_t th[64];
+	thread_arg args[64];
+	pthread_barrier_t start;
+	long done = 0, found = 0;
+	double secs = 0;
+	int t, err = 0;
+
+	if (open_db(w == W_FILLSEQ || w == W_FILLRANDOM) != LSM_OK)
+		exit(1);
+	pthread_barrier_init(&start, NULL, (unsigned)cfg.threads);
+	for (t = 0; t < cfg.threads; t++) {
+		args[t] = (thread_arg){w, t, 0, 0, 0, 0, &start};
+		pthread_create(&th[t], NULL, run_thread, &args[t]);
+	}
+	for (t = 0; t < cfg.threads; t++) {
+		pthread_join(th[t], NULL);
+		done += args[t].done;
+		found += args[t].found;
+		if (args[t].secs > secs)
+			secs = args[t].secs;
+		if (args[t].err)
+			err = args[t].err;
+	}
+	pthread_barrier_destroy(&start);
+	if (err) {
+		fprintf(stderr, "%s: error %s\n", name, lsm_strerror(err));
+		exit(1);
+	}
+	printf("%-12s : %11.3f micros/op %10.0f ops/sec", name,
+	       secs * 1e6 / ((double)done / cfg.threads), (double)done / secs);
+	if (w == W_READRANDOM)
+		printf(" (%ld of %ld found)", found, done);
+	if (w != W_READRANDOM && w != W_READSEQ)
+		printf(" %7.1f MB/s", (double)done * (cfg.key_size + cfg.value_size) / secs / 1e6);
+	printf("\n");
+}
+
+/* ---- primitives: ours beside the reference on the same data */
+
+#define PRIM_BYTES (256u << 20)
+
+static void report_pair(const char *name, double ours, double ref, const char *refname)
+{
+	printf("%-12s : %9.1f MB/s (%s %9.1f MB/s, ratio %.2f)\n", name, ours, refname,
+	       ref, ours / ref);
+}
+
+static void bench_crc32(void)
+{
+	size_t blk = 4096, n = PRIM_BYTES / blk, i;
+	volatile uint32_t sink = 0;
+	double t0, a, b;
+
+	t0 = now_sec();
+	for (i = 0; i < n; i++)
+		sink += lsm_crc32(value_pool + (i * 64) % (value_pool_len - blk), blk);
+	a = PRIM_BYTES / (now_sec() - t0) / 1e6;
+	t0 = now_sec();
+	for (i = 0; i < n; i++)
+		sink += (uint32_t)crc32(0, (const Bytef *)value_pool + (i * 64) % (value_pool_len - blk), (uInt)blk);
+	b = PRIM_BYTES / (now_sec() - t0) / 1e6;
+	(void)sink;
+	report_pair("crc32", a, b, "zlib");
+}
+
+static void bench_xxh64(void)
+{
+	size_t blk = 4096, n = PRIM_BYTES / blk, i;
+	volatile uint64_t sink = 0;
+	double t0, a, b;
+
+	t0 = now_sec();
+	for (i = 0; i < n; i++)
+		sink += lsm_xxh64(value_pool + (i * 64) % (value_pool_len - blk), blk, 0);
+	a = PRIM_BYTES / (now_sec() - t0) / 1e6;
+	t0 = now_sec();
+	for (i = 0; i < n; i++)
+		sink += XXH64(value_pool + (i * 64) % (value_pool_len - blk), blk, 0);
+	b = PRIM_BYTES / (now_sec() - t0) / 1e6;
+	(void)sink;
+	report_pair("xxh64", a, b, "libxxhash");
+}
+
+static void bench_lz4(void)
+{
+	size_t blk = 4096, nblk = value_pool_len / blk, rounds = 64, i, r;
+	size_t cap = lsm_lz4_compress_bound(blk), ours_total = 0, ref_total = 0, outlen;
+	char *comp = malloc(cap * nblk), *ref = malloc(cap * nblk), *out = malloc(blk);
+	size_t *clen = malloc(nblk * sizeof *clen), *rlen = malloc(nblk * sizeof *rlen);
+	double t0, c_ours, c_ref, d_ours, d_ref, bytes = (double)(blk * nblk * rounds);
+
+	t0 = now_sec();
+	for (r = 0; r < rounds; r++)
+		for (i = 0; i < nblk; i++)
+			lsm_lz4_compress(value_pool + i * blk, blk, comp + i * cap, cap, &clen[i]);
+	c_ours = bytes / (now_sec() - t0) / 1e6;
+	t0 = now_sec();
+	for (r = 0; r < rounds; r++)
+		for (i = 0; i < nblk; i++)
+			rlen[i] = (size_t)LZ4_compress_default(value_pool + i * blk, ref + i * cap,
+			                                       (int)blk, (int)cap);
+	c_ref = bytes / (now_sec() - t0) / 1e6;
+	t0 = now_sec();
+	for (r = 0; r < rounds; r++)
+		for (i = 0; i < nblk; i++)
+			if (lsm_lz4_decompress(comp + i * cap, clen[i], out, blk, &outlen) != LSM_OK ||
+			    outlen != blk) {
+				fprintf(stderr, "lz4: our round trip failed\n");
+				exit(1);
+			}
+	d_ours = bytes / (now_sec() - t0) / 1e6;
+	t0 = now_sec();
+	for (r = 0; r < rounds; r++)
+		for (i = 0; i < nblk; i++)
+			if (LZ4_decompress_safe(ref + i * cap, out, (int)rlen[i], (int)blk) != (int)blk) {
+				fprintf(stderr, "lz4: liblz4 round trip failed\n");
+				exit(1);
+			}
+	d_ref = bytes / (now_sec() - t0) / 1e6;
+	for (i = 0; i < nblk; i++) {
+		ours_total += clen[i];
+		ref_total += rlen[i];
+	}
+	report_pair("lz4_compress", c_ours, c_ref, "liblz4");
+	report_pair("lz4_decomp", d_ours, d_ref, "liblz4");
+	printf("%-12s : %9.3f (liblz4 %.3f) compressed/original on 4 KiB blocks\n", "lz4_ratio",
+	       (double)ours_total / (double)(blk * nblk), (double)ref_total / (double)(blk * nblk));
+	free(comp); free(ref); free(out); free(clen); free(rlen);
+}
+
+static int parse_flag(const char *arg, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n) != 0)
+		return 0;
+	if (arg[n] == '=') {
+		*val = arg + n + 1;
+		return 1;
+	}
+	if (arg[n] == 0) {
+		*val = "1";
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char tmpdb[256], *list, *name, *save;
+	const char *v;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (parse_flag(argv[i], "--benchmarks", &v)) cfg.benchmarks = v;
+		else if (parse_flag(argv[i], "--num", &v)) cfg.num = atol(v);
+		else if (parse_flag(argv[i], "--key_size", &v)) cfg.key_size = atoi(v);
+		else if (parse_flag(argv[i], "--value_size", &v)) cfg.value_size = atoi(v);
+		else if (parse_flag(argv[i], "--sync", &v)) cfg.sync = atoi(v);
+		else if (parse_flag(argv[i], "--threads", &v)) cfg.threads = atoi(v);
+		else if (parse_flag(argv[i], "--db", &v)) cfg.db = v;
+		else if (parse_flag(argv[i], "--memtable_mb", &v)) cfg.memtable_mb = atol(v);
+		else {
+			fprintf(stderr, "usage: %s [--benchmarks=a,b,...] [--num=N] [--key_size=K] "
+			        "[--value_size=V] [--sync] [--threads=T] [--db=DIR] [--memtable_mb=M]\n",
+			        argv[0]);
+			return 2;
+		}
+	}
+	if (cfg.num < 1 || cfg.threads < 1 || cfg.threads > 64 || cfg.key_size < 8 ||
+	    cfg.key_size > 255 || cfg.value_size < 0 || cfg.value_size > 65536) {
+		fprintf(stderr, "lsm_bench: option out of range\n");
+		return 2;
+	}
+	if (cfg.db == NULL) {
+		snprintf(tmpdb, sizeof tmpdb, "/tmp/lsm_bench.%d", (int)getpid());
+		cfg.db = tmpdb;
+	}
+	make_value_pool();
+	printf("lsm_bench: num=%ld key_size=%d value_size=%d threads=%d sync=%d db=%s\n",
+	       cfg.num, cfg.key_size, cfg.value_size, cfg.threads, cfg.sync, cfg.db);
+	list = strdup(cfg.benchmarks);
+	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(name, "fillseq")) run_workload(name, W_FILLSEQ);
+		else if (!strcmp(name, "fillrandom")) run_workload(name, W_FILLRANDOM);
+		else if (!strcmp(name, "overwrite")) run_workload(name, W_OVERWRITE);
+		else if (!strcmp(name, "readrandom")) run_workload(name, W_READRANDOM);
+		else if (!strcmp(name, "readseq")) run_workload(name, W_READSEQ);
+		else if (!strcmp(name, "crc32")) bench_crc32();
+		else if (!strcmp(name, "xxh64")) bench_xxh64();
+		else if (!strcmp(name, "lz4")) bench_lz4();
+		else {
+			fprintf(stderr, "unknown benchmark %s\n", name);
+			return 2;
+		}
+		fflush(stdout);
+	}
+	free(list);
+	if (db)
+		lsm_close(db);
+	if (cfg.db == tmpdb) {
+		char cmd[300];
+
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdb);
+		if (system(cmd) != 0)
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,35 @@
+#!/bin/sh
+# The whole test suite: engine tests (plain, under ASan+UBSan, and the
+# concurrency tests under TSan).  Ends with "N passed, N failed"; exits
+# non-zero when anything failed.
+cd "$(dirname "$0")/.." || exit 2
+sh scripts/deps.sh || exit 2
+
+pass=0
+fail=0
+run() {
+	label=$1
+	shift
+	echo "=== $label: $*"
+	out=$("$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "=== $label: no result line (exit $rc): counted as 1 failure"
+		fail=$((fail + 1))
+		return
+	fi
+	p=$(echo "$line" | cut -d' ' -f1)
+	f=$(echo "$line" | cut -d' ' -f3)
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	pass=$((pass + p))
+	fail=$((fail + f))
+}
+
+run "engine" make -s -C engine test
+run "engine under ASan+UBSan" make -s -C engine test SANITIZE=1
+run "engine concurrency under TSan" make -s -C engine test TSAN=1
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
