@@ -38,6 +38,7 @@ void lsm_options_init(lsm_options *o)
 	o->memtable_size = 64u << 20;
 	o->wal_buffer_size = 1u << 20;
 	o->wal_segment_size = 64u << 20;
+	o->wal_group_wait_micros = 500;
 }
 
 static int check_options(const lsm_options *o)
@@ -113,6 +114,7 @@ static int region_create(const lsm_options *o, lsm_region **out)
 	    (rc = init_mutex(&r->publish_mu)) != LSM_OK ||
 	    (rc = init_mutex(&r->snap_mu)) != LSM_OK ||
 	    (rc = init_cond(&r->publish_cv)) != LSM_OK ||
+	    (rc = init_cond(&r->sync_cv)) != LSM_OK ||
 	    (rc = lsm_arena_init(lsm_region_arena(r), r->arena_size)) != LSM_OK) {
 		free(r);
 		return rc;
@@ -130,6 +132,7 @@ static void region_destroy(lsm_region *r)
 	pthread_mutex_destroy(&r->publish_mu);
 	pthread_mutex_destroy(&r->snap_mu);
 	pthread_cond_destroy(&r->publish_cv);
+	pthread_cond_destroy(&r->sync_cv);
 	free(r);
 }
 
@@ -393,8 +396,10 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 	uint64_t first, end_lsn = 0;
 	uint32_t chunk;
 	size_t need;
-	int rc, need_sync;
+	int rc, need_sync, synced_write = wo && wo->sync;
 
+	if (synced_write)
+		atomic_fetch_add(&r->wal.sync_writers, 1);
 	pthread_mutex_lock(&r->write_mu);
 	first = r->last_seq + 1;
 	if (r->wal.error) {
@@ -413,7 +418,9 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 	if ((rc = lsm_wal_append(db, rep, len, first, &end_lsn)) != LSM_OK)
 		goto unlock;   /* sequences not consumed; the chunk stays unused */
 	r->last_seq += count;
-	need_sync = (wo && wo->sync) || sync_policy_says_sync(db, &r->wal);
+	if (synced_write)
+		atomic_fetch_add(&r->wal.sync_records, 1);
+	need_sync = synced_write || sync_policy_says_sync(db, &r->wal);
 	pthread_mutex_unlock(&r->write_mu);
 
 	rc = need_sync ? lsm_wal_sync_to(db, end_lsn) : LSM_OK;
@@ -421,10 +428,16 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 		lsm_mem_insert_batch(arena, chunk, rep, len, first);
 	publish(r, first, first + count - 1);
 	atomic_fetch_add_explicit(&r->n_writes, 1, memory_order_relaxed);
+	/* counted until the very end: a leader gathering its group waits for
+	 * writers that are about to come back with their next record */
+	if (synced_write)
+		atomic_fetch_sub(&r->wal.sync_writers, 1);
 	return rc;
 
 unlock:
 	pthread_mutex_unlock(&r->write_mu);
+	if (synced_write)
+		atomic_fetch_sub(&r->wal.sync_writers, 1);
 	return rc;
 }
 

@@ -96,8 +96,14 @@ typedef struct lsm_wal_shared {
 	uint64_t unsynced_writes; /* sync policy counters */
 	uint64_t unsynced_bytes;
 	int      error;           /* sticky: the first failed write/sync */
-	/* under sync_mu (read with atomics elsewhere) */
+	/* group commit: writers inside a synced write, and how many of them
+	 * have a record appended that no sync covers yet */
+	_Atomic uint32_t sync_writers;
+	_Atomic uint32_t sync_records;
+	/* under sync_mu (synced_lsn also read with atomics elsewhere) */
 	_Atomic uint64_t synced_lsn;
+	int      sync_leader;     /* a writer is syncing for the group */
+	int      sync_error;      /* the failure of a group's fsync, for its waiters */
 } lsm_wal_shared;
 
 typedef struct lsm_region {
@@ -105,7 +111,8 @@ typedef struct lsm_region {
 	uint64_t size;
 
 	pthread_mutex_t write_mu;     /* sequences, WAL append, arena alloc */
-	pthread_mutex_t sync_mu;      /* one WAL syncer at a time (group commit) */
+	pthread_mutex_t sync_mu;      /* group commit: leader election, waiters */
+	pthread_cond_t  sync_cv;
 	pthread_mutex_t publish_mu;   /* ordered publication of visible_seq */
 	pthread_cond_t  publish_cv;
 	pthread_mutex_t snap_mu;

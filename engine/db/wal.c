@@ -23,9 +23,12 @@
  *     (error is sticky): what reached the disk is unknown, so the db must be
  *     reopened and recovered, as PostgreSQL does after a failed fsync.
  *
- * Group commit: a writer that needs durability takes sync_mu.  Whoever holds
- * it writes out everything buffered so far and fsyncs once; writers queued
- * behind it usually find their records already synced and leave at once.
+ * Group commit: a writer that needs durability becomes the leader unless one
+ * is already syncing, in which case it waits on sync_cv.  The leader lets
+ * writers already inside a synced write append first (gather_group), then
+ * writes out everything buffered and fsyncs once, without holding sync_mu;
+ * waiters its fsync covered wake and leave, the first one left uncovered
+ * leads the next round.
  *
  * Recovery: records are replayed in order.  At a damaged record, recovery
  * looks for any valid record after it: if there is one, the damage is not a
@@ -34,6 +37,7 @@
  * back to the last good record.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,45 +280,94 @@ int lsm_wal_append(lsm_db *db, const uint8_t *rep, size_t len, uint64_t first_se
 	return LSM_OK;
 }
 
-int lsm_wal_sync_to(lsm_db *db, uint64_t lsn)
+/* Lets writers that are already inside a synced write append their records
+ * before the fsync, so one fsync serves all of them.  Without this, synced
+ * writers settle into two groups that alternate between appending and
+ * waiting, and each fsync covers only half of them. */
+static void gather_group(lsm_db *db)
+{
+	lsm_wal_shared *w = &db->region->wal;
+	uint64_t limit = db->opts.wal_group_wait_micros, t0 = 0;
+
+	if (limit == 0)
+		return;
+	while (atomic_load(&w->sync_records) < atomic_load(&w->sync_writers)) {
+		uint64_t now = db->env->now_micros(db->env);
+
+		if (t0 == 0)
+			t0 = now;
+		else if (now - t0 >= limit)
+			break;
+		sched_yield();
+	}
+}
+
+/* One fsync as the group's leader: write out the buffer, sync, and return
+ * the LSN now durable in *target.  Called without sync_mu. */
+static int lead_sync(lsm_db *db, uint64_t *target)
 {
 	lsm_region *r = db->region;
 	lsm_wal_shared *w = &r->wal;
-	uint64_t target, seg, writes;
+	uint64_t seg, writes;
 	int rc;
 
-	if (atomic_load(&w->synced_lsn) >= lsn)
-		return LSM_OK;
-	pthread_mutex_lock(&r->sync_mu);
-	if (atomic_load(&w->synced_lsn) >= lsn) {
-		/* the syncer before us covered our record: group commit */
-		pthread_mutex_unlock(&r->sync_mu);
-		return LSM_OK;
-	}
+	gather_group(db);
 	pthread_mutex_lock(&r->write_mu);
 	rc = lsm_wal_write_buffer(db);
-	target = w->append_lsn;
+	*target = w->append_lsn;
+	atomic_store(&w->sync_records, 0);
 	seg = w->seg_no;
 	writes = w->unsynced_writes;
 	w->unsynced_writes = 0;
 	w->unsynced_bytes = 0;
 	pthread_mutex_unlock(&r->write_mu);
+	if (rc != LSM_OK)
+		return rc;
 
-	if (rc == LSM_OK) {
-		pthread_mutex_lock(&db->wal_fd_mu);
-		/* if the segment rotated meanwhile, rotation already synced it */
-		if (db->wal_file != NULL && db->wal_file_seg == seg)
-			rc = db->env->sync(db->wal_file);
-		pthread_mutex_unlock(&db->wal_fd_mu);
-		if (rc != LSM_OK) {
-			pthread_mutex_lock(&r->write_mu);
-			fail(w, rc);
-			pthread_mutex_unlock(&r->write_mu);
-		} else {
-			advance_synced(r, target);
-			atomic_fetch_add(&r->n_wal_syncs, 1);
-			atomic_fetch_add(&r->n_wal_synced_writes, writes);
+	pthread_mutex_lock(&db->wal_fd_mu);
+	/* if the segment rotated meanwhile, rotation already synced it */
+	if (db->wal_file != NULL && db->wal_file_seg == seg)
+		rc = db->env->sync(db->wal_file);
+	pthread_mutex_unlock(&db->wal_fd_mu);
+	if (rc != LSM_OK) {
+		pthread_mutex_lock(&r->write_mu);
+		fail(w, rc);
+		pthread_mutex_unlock(&r->write_mu);
+		return rc;
+	}
+	atomic_fetch_add(&r->n_wal_syncs, 1);
+	atomic_fetch_add(&r->n_wal_synced_writes, writes);
+	return LSM_OK;
+}
+
+int lsm_wal_sync_to(lsm_db *db, uint64_t lsn)
+{
+	lsm_region *r = db->region;
+	lsm_wal_shared *w = &r->wal;
+	uint64_t target;
+	int rc = LSM_OK;
+
+	if (atomic_load(&w->synced_lsn) >= lsn)
+		return LSM_OK;
+	pthread_mutex_lock(&r->sync_mu);
+	while (atomic_load(&w->synced_lsn) < lsn && rc == LSM_OK) {
+		if (w->sync_leader) {
+			/* a leader is syncing; its fsync may cover us (group commit) */
+			pthread_cond_wait(&r->sync_cv, &r->sync_mu);
+			if (w->sync_error)
+				rc = w->sync_error;
+			continue;
 		}
+		w->sync_leader = 1;
+		pthread_mutex_unlock(&r->sync_mu);
+		rc = lead_sync(db, &target);
+		pthread_mutex_lock(&r->sync_mu);
+		w->sync_leader = 0;
+		if (rc == LSM_OK)
+			advance_synced(r, target);
+		else
+			w->sync_error = rc;
+		pthread_cond_broadcast(&r->sync_cv);
 	}
 	pthread_mutex_unlock(&r->sync_mu);
 	return rc;

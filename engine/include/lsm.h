@@ -101,6 +101,10 @@ typedef struct lsm_options {
 	 * (0 = never: only explicit sync writes and lsm_sync_wal() sync). */
 	uint32_t wal_sync_every_writes;
 	uint64_t wal_sync_every_bytes;
+	/* Group commit: before an fsync, the syncing writer waits up to this
+	 * long for other writers already inside a synced write to append their
+	 * records, so that one fsync covers them all (default 500; 0 = never). */
+	uint32_t wal_group_wait_micros;
 	/* Recovery: 0 = stop with LSM_CORRUPTION on damage before the tail
 	 * of the log; 1 = skip damaged records and keep every good one. */
 	int      wal_salvage;

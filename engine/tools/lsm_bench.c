@@ -232,6 +232,12 @@ static void run_workload(const char *name, workload w)
 		printf(" (%ld of %ld found)", found, done);
 	if (w != W_READRANDOM && w != W_READSEQ)
 		printf(" %7.1f MB/s", (double)done * (cfg.key_size + cfg.value_size) / secs / 1e6);
+	if (cfg.sync && w != W_READRANDOM && w != W_READSEQ) {
+		lsm_stats st;
+
+		lsm_get_stats(db, &st);
+		printf(" (%.2f writes per fsync)", st.wal_syncs ? (double)st.wal_synced_writes / (double)st.wal_syncs : 0.0);
+	}
 	printf("\n");
 }
 
