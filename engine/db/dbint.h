@@ -119,7 +119,7 @@ typedef struct lsm_region {
 
 	uint64_t last_seq;            /* under write_mu: last sequence handed out */
 	_Atomic uint64_t visible_seq; /* readers read at this */
-	uint32_t publish_waiters;     /* under publish_mu */
+	_Atomic uint32_t publish_waiters; /* sleepers on publish_cv */
 
 	lsm_wal_shared wal;
 

@@ -16,14 +16,7 @@
 
 #include "lsm.h"
 #include "skiplist.h"
-
-/* testutil.h defines _GNU_SOURCE itself (clashing with -D_GNU_SOURCE) and
- * has static helpers this file does not use; neither may fail -Werror. */
-#undef _GNU_SOURCE
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include "testutil.h"
-#pragma GCC diagnostic pop
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
