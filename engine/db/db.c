@@ -398,11 +398,11 @@ static void publish(lsm_region *r, uint64_t first, uint64_t last)
 	int i;
 
 	for (i = 0; atomic_load(&r->visible_seq) != first - 1; i++) {
-		if (i < 4000) {
+		if (i < 200) {
 			cpu_relax();
 			continue;
 		}
-		if (i < 4100) {
+		if (i < 300) {
 			sched_yield();
 			continue;
 		}
