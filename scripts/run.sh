@@ -9,7 +9,7 @@ B=engine/build/lsm_bench
 echo "== one thread, sync off"
 $B --benchmarks=fillseq,fillrandom,overwrite,readrandom,readseq --num=1000000
 echo "== primitives"
-$B --benchmarks=crc32,xxh64,lz4
+$B --benchmarks=crc32,xxh64,lz4,bloom
 echo "== synced writes: group commit, 1 thread vs 4 threads"
 $B --benchmarks=fillrandom --num=2000 --sync --threads=1
 $B --benchmarks=fillrandom --num=2000 --sync --threads=4
