@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs each engine test binary, shows its output, and sums the per-binary
+# Runs each engine test binary (or test/*.sh script), shows its output, and sums the per-binary
 # "N passed, N failed" lines.  A binary that dies before its summary (crash,
 # sanitizer report) counts as one failure.  Ends with the total line.
 total_pass=0
@@ -7,7 +7,10 @@ total_fail=0
 for bin in "$@"; do
 	name=$(basename "$bin")
 	echo "== $name"
-	out=$("$bin" 2>&1)
+	case "$bin" in
+	*.sh) out=$(sh "$bin" "${LSM_BUILD:-build}" 2>&1) ;;   # script tests take the build dir
+	*) out=$("$bin" 2>&1) ;;
+	esac
 	rc=$?
 	printf '%s\n' "$out" | sed 's/^/   /'
 	summary=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
