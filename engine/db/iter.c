@@ -28,13 +28,6 @@ struct lsm_iter {
 	int has_lower, has_upper;
 };
 
-static int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c ? c : (alen < blen ? -1 : alen > blen);
-}
-
 /* Moves to the first visible entry at or after the internal position,
  * skipping every version of `skip` (if given) and of deleted keys. */
 static void find_visible(lsm_iter *it, int skipping)
@@ -50,9 +43,9 @@ static void find_visible(lsm_iter *it, int skipping)
 		t = in->trailer(in);
 		if (lsm_trailer_seq(t) > it->seq)
 			continue;
-		if (skipping && bytes_cmp(k, klen, it->key.data, it->key.len) == 0)
+		if (skipping && lsm_key_compare(k, klen, it->key.data, it->key.len) == 0)
 			continue;
-		if (it->has_upper && bytes_cmp(k, klen, it->upper.data, it->upper.len) >= 0)
+		if (it->has_upper && lsm_key_compare(k, klen, it->upper.data, it->upper.len) >= 0)
 			break;
 		lsm_buf_reset(&it->key);
 		lsm_buf_put_bytes(&it->key, k, klen);
@@ -103,7 +96,7 @@ int lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out)
 
 void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen)
 {
-	if (it->has_lower && bytes_cmp(key, klen, it->lower.data, it->lower.len) < 0) {
+	if (it->has_lower && lsm_key_compare(key, klen, it->lower.data, it->lower.len) < 0) {
 		key = it->lower.data;
 		klen = it->lower.len;
 	}

@@ -207,23 +207,33 @@ static inline int bytes_cmp(const uint8_t *a, const uint8_t *b, size_t m)
 	return 0;
 }
 
+static inline int key_cmp(const uint8_t *ak, size_t alen,
+                          const uint8_t *bk, size_t blen)
+{
+	int r = bytes_cmp(ak, bk, alen < blen ? alen : blen);
+
+	if (r)
+		return r;
+	return alen == blen ? 0 : (alen < blen ? -1 : 1);
+}
+
 static inline int ikey_cmp(const uint8_t *ak, size_t alen, uint64_t atr,
                            const uint8_t *bk, size_t blen, uint64_t btr)
 {
-	size_t m = alen < blen ? alen : blen;
+	int r = key_cmp(ak, alen, bk, blen);
 
-	if (m) {
-		int r = bytes_cmp(ak, bk, m);
-		if (r)
-			return r;
-	}
-	if (alen != blen)
-		return alen < blen ? -1 : 1;
+	if (r)
+		return r;
 	/* Newest (largest trailer) first, so a seek at (key, snapshot) lands
 	 * on the newest version visible at that snapshot. */
 	if (atr != btr)
 		return atr > btr ? -1 : 1;
 	return 0;
+}
+
+int lsm_key_compare(const void *a, size_t alen, const void *b, size_t blen)
+{
+	return key_cmp(a, alen, b, blen);
 }
 
 int lsm_ikey_compare(const void *akey, size_t alen, uint64_t atrailer,

@@ -94,6 +94,9 @@ static inline const uint8_t *lsm_sl_node_value(const lsm_sl_node *n)
 	return lsm_sl_node_key(n) + n->klen;
 }
 
+/* Compares user keys in memcmp order, shorter first on a common prefix. */
+int lsm_key_compare(const void *a, size_t alen, const void *b, size_t blen);
+
 /* Compares (akey, atrailer) with (bkey, btrailer) in internal-key order. */
 int lsm_ikey_compare(const void *akey, size_t alen, uint64_t atrailer,
                      const void *bkey, size_t blen, uint64_t btrailer);
