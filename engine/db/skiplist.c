@@ -138,10 +138,12 @@ int lsm_sl_height_for(uint64_t sequence)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	z ^= z >> 31;
-	/* Each pair of zero bits is a 1-in-4 event: P(grow) = 1/4. */
-	while (h < LSM_SL_MAX_HEIGHT && (z & 3) == 0) {
+	/* Each run of LSM_SL_BRANCH_BITS zero bits is one growth event.  64
+	 * bits cover LSM_SL_MAX_HEIGHT - 1 of them. */
+	while (h < LSM_SL_MAX_HEIGHT &&
+	       (z & ((1u << LSM_SL_BRANCH_BITS) - 1)) == 0) {
 		h++;
-		z >>= 2;
+		z >>= LSM_SL_BRANCH_BITS;
 	}
 	return h;
 }

@@ -318,9 +318,9 @@ TEST(height_distribution)
 			both_tall++;
 		prev_h = h;
 	}
-	/* P(h >= k) = 4^-(k-1); allow ~6 sigma plus 2%. */
-	for (int k = 2; k <= 8; k++) {
-		double expect = (double)N / (double)(1ull << (2 * (k - 1)));
+	/* P(h >= k) = 2^-(B(k-1)); allow ~6 sigma plus 2%. */
+	for (int k = 2; k <= 16 / LSM_SL_BRANCH_BITS; k++) {
+		double expect = (double)N / (double)(1ull << (LSM_SL_BRANCH_BITS * (k - 1)));
 		double diff = (double)at_least[k] - expect;
 		double sigma = 1;
 
@@ -332,14 +332,16 @@ TEST(height_distribution)
 		          "P(h >= %d): %llu nodes, expected %.0f", k,
 		          (unsigned long long)at_least[k], expect);
 	}
-	CHECK(at_least[9] > 0);   /* expected 16 */
-	/* Consecutive sequences must not be correlated: P(both > 1) = 1/16. */
-	CHECK(both_tall > N / 16 - N / 160 && both_tall < N / 16 + N / 160);
+	CHECK(at_least[16 / LSM_SL_BRANCH_BITS + 1] > 0);   /* expected 16 */
+	/* Consecutive sequences must not be correlated: P(both > 1) = P(>1)^2. */
+	uint64_t pair = N >> (2 * LSM_SL_BRANCH_BITS);
+	CHECK(both_tall > pair - pair / 10 && both_tall < pair + pair / 10);
 	/* Large and strided sequences still spread. */
 	uint64_t tall = 0;
 	for (uint64_t s = 0; s < 65536; s++)
 		tall += lsm_sl_height_for((s << 40) | 12345) > 1;
-	CHECK(tall > 16384 - 1500 && tall < 16384 + 1500);
+	uint64_t want = 65536 >> LSM_SL_BRANCH_BITS;
+	CHECK(tall > want - want / 10 && tall < want + want / 10);
 }
 
 TEST(node_layout)
