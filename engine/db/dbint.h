@@ -35,18 +35,7 @@
 #include "lsm.h"
 #include "coding.h"
 #include "skiplist.h"
-
-/* ---- value types in trailers and batches */
-#define LSM_TYPE_DELETE 0
-#define LSM_TYPE_PUT    1
-#define LSM_MAX_SEQUENCE ((UINT64_C(1) << 56) - 1)
-
-static inline uint64_t lsm_pack_trailer(uint64_t seq, int type)
-{
-	return (seq << 8) | (uint64_t)type;
-}
-static inline uint64_t lsm_trailer_seq(uint64_t trailer) { return trailer >> 8; }
-static inline int lsm_trailer_type(uint64_t trailer) { return (int)(trailer & 0xff); }
+#include "ikey.h"
 
 /* ---- write batch: rep = [u64 first_seq][u32 count][entries]
  * entry = u8 type, varint32 klen, key, and for puts varint32 vlen, value.
@@ -218,20 +207,7 @@ int  lsm_mem_get(const lsm_arena *a, const void *key, size_t klen, uint64_t seq,
 /* The sequence a read runs at: the snapshot's, or the latest visible. */
 uint64_t lsm_db_read_sequence(lsm_db *db, const lsm_snapshot *snap);
 
-/* ---- internal iterators (iter.c): a cursor over internal keys */
-typedef struct lsm_iiter lsm_iiter;
-struct lsm_iiter {
-	void (*seek)(lsm_iiter *it, const void *key, size_t klen, uint64_t trailer);
-	void (*seek_to_first)(lsm_iiter *it);
-	void (*next)(lsm_iiter *it);
-	int  (*valid)(const lsm_iiter *it);
-	const uint8_t *(*key)(const lsm_iiter *it, size_t *klen);     /* user key */
-	uint64_t (*trailer)(const lsm_iiter *it);
-	const uint8_t *(*value)(const lsm_iiter *it, size_t *vlen);
-	int  (*status)(const lsm_iiter *it);
-	void (*destroy)(lsm_iiter *it);
-};
-
+/* ---- internal iterators: lsm_iiter is in ikey.h */
 lsm_iiter *lsm_mem_iter_create(const lsm_arena *a);
 
 #endif

@@ -100,7 +100,7 @@ void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen)
 		key = it->lower.data;
 		klen = it->lower.len;
 	}
-	it->in->seek(it->in, key, klen, lsm_pack_trailer(it->seq, 0xff));
+	it->in->seek(it->in, key, klen, lsm_pack_trailer(it->seq, LSM_TYPE_SEEK));
 	find_visible(it, 0);
 }
 

@@ -59,7 +59,7 @@ void lsm_mem_insert_batch(lsm_arena *a, uint32_t chunk, const uint8_t *rep,
 int lsm_mem_get(const lsm_arena *a, const void *key, size_t klen, uint64_t seq,
                 const uint8_t **val, size_t *vlen, int *found_tombstone)
 {
-	uint32_t off = lsm_sl_seek(a, key, klen, lsm_pack_trailer(seq, 0xff));
+	uint32_t off = lsm_sl_seek(a, key, klen, lsm_pack_trailer(seq, LSM_TYPE_SEEK));
 	const lsm_sl_node *n;
 
 	*found_tombstone = 0;

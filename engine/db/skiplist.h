@@ -31,6 +31,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "ikey.h"
 
 /*
  * P(a node reaches the next level) = 2^-LSM_SL_BRANCH_BITS.  1/2 rather
@@ -104,12 +105,8 @@ static inline const uint8_t *lsm_sl_node_value(const lsm_sl_node *n)
 	return lsm_sl_node_key(n) + n->klen;
 }
 
-/* Compares user keys in memcmp order, shorter first on a common prefix. */
-int lsm_key_compare(const void *a, size_t alen, const void *b, size_t blen);
-
-/* Compares (akey, atrailer) with (bkey, btrailer) in internal-key order. */
-int lsm_ikey_compare(const void *akey, size_t alen, uint64_t atrailer,
-                     const void *bkey, size_t blen, uint64_t btrailer);
+/* lsm_key_compare and lsm_ikey_compare (ikey.h) are defined in skiplist.c,
+ * beside the inline comparator the search loop uses. */
 
 /* Offset of the first node >= (key, trailer), or 0 when there is none. */
 uint32_t lsm_sl_seek(const lsm_arena *a, const void *key, size_t klen,
