@@ -66,7 +66,7 @@ static int batch_add(lsm_batch *b, int type, const void *key, size_t klen,
 		return LSM_NOMEM;
 	lsm_buf_put_u8(&b->rep, (uint8_t)type);
 	lsm_buf_put_lenprefixed(&b->rep, key, klen);
-	if (type == LSM_TYPE_PUT)
+	if (type != LSM_TYPE_DELETE)
 		lsm_buf_put_lenprefixed(&b->rep, val, vlen);
 	if (b->rep.err)
 		return LSM_NOMEM;
@@ -86,6 +86,16 @@ int lsm_batch_delete(lsm_batch *b, const void *key, size_t klen)
 	return batch_add(b, LSM_TYPE_DELETE, key, klen, NULL, 0);
 }
 
+int lsm_batch_delete_range(lsm_batch *b, const void *start, size_t slen,
+                           const void *end, size_t elen)
+{
+	/* An empty range deletes nothing; refusing it keeps every stored
+	 * tombstone meaningful (start < end), which readers rely on. */
+	if (lsm_key_compare(start, slen, end, elen) >= 0)
+		return LSM_INVALID;
+	return batch_add(b, LSM_TYPE_RANGE_DELETE, start, slen, end, elen);
+}
+
 /* Decodes one entry; LSM_CORRUPTION on any malformed byte. */
 static int read_entry(lsm_reader *r, lsm_batch_entry *e)
 {
@@ -96,12 +106,16 @@ static int read_entry(lsm_reader *r, lsm_batch_entry *e)
 	e->klen = (uint32_t)n;
 	e->val = NULL;
 	e->vlen = 0;
-	if (e->type == LSM_TYPE_PUT) {
+	if (e->type == LSM_TYPE_PUT || e->type == LSM_TYPE_RANGE_DELETE) {
 		e->val = lsm_reader_lenprefixed(r, &n);
 		e->vlen = (uint32_t)n;
 	} else if (e->type != LSM_TYPE_DELETE)
 		return LSM_CORRUPTION;
 	if (r->err || e->klen > LSM_MAX_KEY_SIZE)
+		return LSM_CORRUPTION;
+	if (e->type == LSM_TYPE_RANGE_DELETE &&
+	    (e->vlen > LSM_MAX_KEY_SIZE ||
+	     lsm_key_compare(e->key, e->klen, e->val, e->vlen) >= 0))
 		return LSM_CORRUPTION;
 	return LSM_OK;
 }

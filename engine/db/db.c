@@ -32,6 +32,7 @@
 #define IDENTITY_NAME "IDENTITY"
 #define IDENTITY_TEXT "lsm engine database, format 1\n"
 #define REGION_ALIGN  64
+#define CACHE_SHARDS  16
 
 void lsm_options_init(lsm_options *o)
 {
@@ -41,6 +42,18 @@ void lsm_options_init(lsm_options *o)
 	o->wal_buffer_size = 1u << 20;
 	o->wal_segment_size = 64u << 20;
 	o->wal_group_wait_micros = 500;
+	o->max_memtables = 3;
+	o->background_thread = 1;
+	o->block_size = 4096;
+	o->bloom_bits_per_key = 10;
+	o->compression = 1;
+	o->block_cache_size = 32u << 20;
+	o->l0_compaction_trigger = 4;
+	o->l0_slowdown_trigger = 20;
+	o->l0_stop_trigger = 36;
+	o->max_bytes_for_level_base = 256u << 20;
+	o->level_size_multiplier = 10;
+	o->target_file_size = 64u << 20;
 }
 
 static int check_options(const lsm_options *o)
@@ -50,6 +63,17 @@ static int check_options(const lsm_options *o)
 	if (o->wal_buffer_size < 4096 || o->wal_buffer_size > (1u << 30))
 		return LSM_INVALID;
 	if (o->wal_segment_size < 4096)
+		return LSM_INVALID;
+	if (o->max_memtables < 2 || o->max_memtables > LSM_MAX_MEMTABLES)
+		return LSM_INVALID;
+	if (o->block_size < 256 || o->block_size > (4u << 20) ||
+	    o->bloom_bits_per_key < 0 || o->bloom_bits_per_key > 64 ||
+	    (o->compression != 0 && o->compression != 1) ||
+	    (o->block_cache_size != 0 && o->block_cache_size < lsm_cache_min_size(CACHE_SHARDS)) ||
+	    o->l0_compaction_trigger < 1 || o->l0_slowdown_trigger < o->l0_compaction_trigger ||
+	    o->l0_stop_trigger < o->l0_slowdown_trigger ||
+	    o->max_bytes_for_level_base < 4096 || o->level_size_multiplier < 2 ||
+	    o->target_file_size < 4096)
 		return LSM_INVALID;
 	return LSM_OK;
 }
@@ -88,19 +112,27 @@ static int init_cond(pthread_cond_t *c)
 	return rc == 0 ? LSM_OK : LSM_NOMEM;
 }
 
-static size_t region_size(const lsm_options *o, size_t *wal_off, size_t *arena_off)
+/* Region layout: header, WAL buffer, then max_memtables arenas, each
+ * starting on a 2 MiB boundary so huge pages can back them. */
+#define ARENA_ALIGN ((size_t)2 << 20)
+
+static size_t region_size(const lsm_options *o, size_t *wal_off, size_t *cache_off,
+                          size_t *arena_off)
 {
 	size_t n = align_up(sizeof(lsm_region), REGION_ALIGN);
 
 	*wal_off = n;
 	n = align_up(n + o->wal_buffer_size, REGION_ALIGN);
+	*cache_off = n;
+	n = align_up(n + o->block_cache_size, ARENA_ALIGN);
 	*arena_off = n;
-	return n + align_up(o->memtable_size, REGION_ALIGN);
+	return n + (size_t)o->max_memtables * align_up(o->memtable_size, ARENA_ALIGN);
 }
 
 static int region_create(const lsm_options *o, lsm_region **out)
 {
-	size_t wal_off, arena_off, size = region_size(o, &wal_off, &arena_off);
+	size_t wal_off, cache_off, arena_off;
+	size_t size = region_size(o, &wal_off, &cache_off, &arena_off);
 	lsm_region *r;
 	int rc;
 
@@ -117,15 +149,24 @@ static int region_create(const lsm_options *o, lsm_region **out)
 	r->size = size;
 	r->wal.buf_off = wal_off;
 	r->wal.buf_cap = o->wal_buffer_size;
-	r->arena_off = arena_off;
-	r->arena_size = align_up(o->memtable_size, REGION_ALIGN);
+	r->cache_off = cache_off;
+	r->cache_size = o->block_cache_size;
+	r->arena_size = o->memtable_size & ~(size_t)7;
+	r->n_mem = (uint32_t)o->max_memtables;
+	for (uint32_t i = 0; i < r->n_mem; i++)
+		r->mem[i].arena_off = arena_off + i * align_up(o->memtable_size, ARENA_ALIGN);
 	if ((rc = init_mutex(&r->write_mu)) != LSM_OK ||
+	    (rc = init_mutex(&r->bg_mu)) != LSM_OK ||
+	    (rc = init_cond(&r->flush_cv)) != LSM_OK ||
+	    (rc = init_cond(&r->stall_cv)) != LSM_OK ||
 	    (rc = init_mutex(&r->sync_mu)) != LSM_OK ||
 	    (rc = init_mutex(&r->publish_mu)) != LSM_OK ||
 	    (rc = init_mutex(&r->snap_mu)) != LSM_OK ||
 	    (rc = init_cond(&r->publish_cv)) != LSM_OK ||
 	    (rc = init_cond(&r->sync_cv)) != LSM_OK ||
-	    (rc = lsm_arena_init(lsm_region_arena(r), r->arena_size)) != LSM_OK) {
+	    (rc = lsm_arena_init(lsm_slot_arena(r, 0), r->arena_size)) != LSM_OK ||
+	    (r->cache_size &&
+	     (rc = lsm_cache_init(lsm_region_cache_mem(r), r->cache_size, CACHE_SHARDS)) != LSM_OK)) {
 		munmap(r, size);
 		return rc;
 	}
@@ -138,6 +179,9 @@ static void region_destroy(lsm_region *r)
 	if (r == NULL)
 		return;
 	pthread_mutex_destroy(&r->write_mu);
+	pthread_mutex_destroy(&r->bg_mu);
+	pthread_cond_destroy(&r->flush_cv);
+	pthread_cond_destroy(&r->stall_cv);
 	pthread_mutex_destroy(&r->sync_mu);
 	pthread_mutex_destroy(&r->publish_mu);
 	pthread_mutex_destroy(&r->snap_mu);
@@ -237,52 +281,128 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Replays one WAL record into the memtable. */
+/* Makes `slot` (claimed, RESETTING) the active memtable, its records
+ * starting in WAL segment wal_seg.  Caller holds write_mu (or recovers). */
+static void activate(lsm_region *r, int slot, uint64_t wal_seg)
+{
+	lsm_memslot *m = &r->mem[slot];
+
+	m->gen = atomic_fetch_add(&r->mem_gen, 1) + 1;
+	m->wal_seg = wal_seg;
+	r->active = (uint32_t)slot;
+	atomic_store(&m->state, LSM_MEM_ACTIVE);
+}
+
+/* Retires the active memtable from writing and wakes the flusher. */
+static void freeze_active(lsm_region *r)
+{
+	atomic_store(&r->mem[r->active].state, LSM_MEM_IMMUTABLE);
+	pthread_mutex_lock(&r->bg_mu);
+	pthread_cond_broadcast(&r->flush_cv);
+	pthread_mutex_unlock(&r->bg_mu);
+}
+
+typedef struct replay_ctx {
+	lsm_db *db;
+	uint64_t seg;              /* segment being replayed */
+} replay_ctx;
+
+/* Recovery's memtable switch: like a writer's, but the WAL is not open
+ * for appends yet, and with every slot taken the oldest immutable
+ * memtable is flushed right here (no background thread runs yet). */
+static int recovery_switch(lsm_db *db, uint64_t seg)
+{
+	lsm_region *r = db->region;
+	int slot, rc;
+
+	freeze_active(r);
+	while ((slot = lsm_memslot_claim(r)) < 0)
+		if ((rc = lsm_flush_oldest(db)) != LSM_OK)
+			return rc;
+	activate(r, slot, seg);
+	return LSM_OK;
+}
+
+/* Replays one WAL record into the memtables, skipping batches an SSTable
+ * already holds (flushed memtables are always the oldest, and a batch
+ * never spans two memtables, so "all of it <= flushed_seq" decides). */
 static int replay_record(void *arg, const uint8_t *rep, size_t len)
 {
-	lsm_db *db = arg;
+	replay_ctx *ctx = arg;
+	lsm_db *db = ctx->db;
 	lsm_region *r = db->region;
 	uint64_t first = lsm_batch_rep_seq(rep);
 	uint32_t count = lsm_batch_rep_count(rep);
+	uint64_t last = first + count - 1;
 	size_t need;
 	uint32_t chunk;
+	int rc;
 
-	if (count == 0)
+	if (count == 0 || last <= db->flushed_seq)
 		return LSM_OK;
 	need = lsm_mem_batch_bytes(rep, len, first);
-	chunk = lsm_arena_alloc(lsm_region_arena(r), need);
-	if (chunk == 0)
-		return LSM_FULL;   /* the log holds more than memtable_size */
-	lsm_mem_insert_batch(lsm_region_arena(r), chunk, rep, len, first);
-	if (first + count - 1 > r->last_seq)
-		r->last_seq = first + count - 1;
+	if (need > r->arena_size)
+		return LSM_FULL;   /* written with a larger memtable_size */
+	while ((chunk = lsm_arena_alloc(lsm_slot_arena(r, r->active), need)) == 0)
+		if ((rc = recovery_switch(db, ctx->seg)) != LSM_OK)
+			return rc;
+	lsm_mem_insert_batch(lsm_slot_arena(r, r->active), chunk, rep, len, first);
+	atomic_store(&r->mem[r->active].last_seq, last);
+	if (last > r->last_seq)
+		r->last_seq = last;
 	return LSM_OK;
+}
+
+static int count_segment(void *arg, const char *name)
+{
+	uint64_t *n = arg, seg;
+
+	if (lsm_wal_parse_name(name, &seg))
+		(*n)++;
+	return LSM_OK;
+}
+
+void lsm_db_count_wal_segments(lsm_db *db)
+{
+	uint64_t n = 0;
+
+	if (db->env->list_dir(db->env, db->dir, count_segment, &n) == LSM_OK)
+		atomic_store(&db->region->n_wal_segments, n);
 }
 
 static int recover(lsm_db *db)
 {
 	lsm_region *r = db->region;
 	seg_list segs = {0};
-	uint64_t next_seg = 1;
+	replay_ctx ctx = {db, 0};
+	uint64_t next_seg = db->log_number > 0 ? db->log_number : 1;
 	char path[4096];
-	size_t i;
-	int rc, flags;
+	size_t i, first = 0;
+	int rc, flags, slot;
 
 	rc = db->env->list_dir(db->env, db->dir, collect_segment, &segs);
 	if (rc == LSM_OK && segs.n > 0) {
 		qsort(segs.v, segs.n, sizeof *segs.v, cmp_u64);
-		for (i = 0; i < segs.n && rc == LSM_OK; i++) {
-			lsm_wal_path(db->dir, segs.v[i], path, sizeof path);
-			flags = (i + 1 == segs.n ? LSM_WAL_TAIL_OK : 0) |
-			        (db->opts.wal_salvage ? LSM_WAL_SALVAGE : 0);
-			rc = lsm_wal_replay_segment(db->env, path, segs.v[i], flags,
-			                            replay_record, db,
-			                            &r->recovered_records,
-			                            &r->recovered_bytes_dropped, NULL);
-		}
-		next_seg = segs.v[segs.n - 1] + 1;
-		atomic_store(&r->n_wal_segments, segs.n);
+		/* segments below log_number are flushed and about to be removed */
+		while (first < segs.n && segs.v[first] < db->log_number)
+			first++;
+		if (segs.v[segs.n - 1] + 1 > next_seg)
+			next_seg = segs.v[segs.n - 1] + 1;
 	}
+	r->last_seq = db->flushed_seq;
+	slot = lsm_memslot_claim(r);
+	activate(r, slot, first < segs.n ? segs.v[first] : next_seg);
+	for (i = first; i < segs.n && rc == LSM_OK; i++) {
+		lsm_wal_path(db->dir, segs.v[i], path, sizeof path);
+		flags = (i + 1 == segs.n ? LSM_WAL_TAIL_OK : 0) |
+		        (db->opts.wal_salvage ? LSM_WAL_SALVAGE : 0);
+		ctx.seg = segs.v[i];
+		rc = lsm_wal_replay_segment(db->env, path, segs.v[i], flags,
+		                            replay_record, &ctx,
+		                            &r->recovered_records,
+		                            &r->recovered_bytes_dropped, NULL);
+	}
+	atomic_store(&r->n_wal_segments, segs.n - first);
 	free(segs.v);
 	if (rc != LSM_OK)
 		return rc;
@@ -292,9 +412,16 @@ static int recover(lsm_db *db)
 
 static void db_free(lsm_db *db)
 {
+	lsm_bg_stop(db);
+	lsm_tcache_free(&db->tcache);
+	lsm_fileset_close(db);
 	if (db->lock)
 		db->env->unlock(db->env, db->lock);
 	pthread_mutex_destroy(&db->wal_fd_mu);
+	pthread_mutex_destroy(&db->flush_mu);
+	pthread_mutex_destroy(&db->iters_mu);
+	pthread_mutex_destroy(&db->compact_mu);
+	pthread_mutex_destroy(&db->version_mu);
 	region_destroy(db->region);
 	free(db->dir);
 	free(db);
@@ -320,7 +447,15 @@ int lsm_open(const lsm_options *opts, const char *dir, lsm_db **out)
 	db->env = opts->env ? opts->env : lsm_env_posix();
 	db->opts.env = db->env;
 	pthread_mutex_init(&db->wal_fd_mu, NULL);
-	if ((db->dir = strdup(dir)) == NULL) {
+	pthread_mutex_init(&db->flush_mu, NULL);
+	pthread_mutex_init(&db->iters_mu, NULL);
+	pthread_mutex_init(&db->compact_mu, NULL);
+	pthread_mutex_init(&db->version_mu, NULL);
+	lsm_table_options_init(&db->table_opts);
+	db->table_opts.block_size = opts->block_size;
+	db->table_opts.bloom_bits_per_key = opts->bloom_bits_per_key;
+	db->table_opts.compression = opts->compression;
+	if (lsm_tcache_init(&db->tcache) != LSM_OK || (db->dir = strdup(dir)) == NULL) {
 		db_free(db);
 		return LSM_NOMEM;
 	}
@@ -350,7 +485,15 @@ int lsm_open(const lsm_options *opts, const char *dir, lsm_db **out)
 	}
 	if ((rc = region_create(&db->opts, &db->region)) != LSM_OK)
 		goto fail;
+	db->cache = db->region->cache_size ? lsm_cache_attach(lsm_region_cache_mem(db->region))
+	                                   : NULL;
+	if ((rc = lsm_fileset_open(db)) != LSM_OK)
+		goto fail;
 	if ((rc = recover(db)) != LSM_OK)
+		goto fail;
+	/* what a crash left behind: temp files, unlisted tables, old logs */
+	lsm_db_remove_obsolete(db);
+	if (opts->background_thread && (rc = lsm_bg_start(db)) != LSM_OK)
 		goto fail;
 	*out = db;
 	return LSM_OK;
@@ -430,36 +573,145 @@ static int sync_policy_says_sync(const lsm_db *db, const lsm_wal_shared *w)
 	        w->unsynced_bytes >= db->opts.wal_sync_every_bytes);
 }
 
+/*
+ * The active memtable is full: freeze it and make a free slot active, in a
+ * new WAL segment.  LSM_BUSY when no slot is free (every other memtable
+ * still awaits its flush, or a reader pins it): the caller stalls.
+ * Caller holds write_mu.
+ */
+int lsm_db_switch_memtable(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	int slot = lsm_memslot_claim(r), rc;
+
+	if (slot < 0)
+		return LSM_BUSY;
+	if ((rc = lsm_wal_rotate(db)) != LSM_OK) {
+		atomic_store(&r->mem[slot].state, LSM_MEM_FREE);
+		return rc;
+	}
+	freeze_active(r);
+	activate(r, slot, r->wal.seg_no);
+	return LSM_OK;
+}
+
+/* Waits (bounded) for a flush to free a memtable slot; the caller
+ * retries.  Counted as stall time. */
+static void stall(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	uint64_t t0 = db->env->now_micros(db->env);
+	struct timespec ts;
+
+	atomic_fetch_add(&r->n_stalls, 1);
+	/* our own scans may be what holds the arenas */
+	lsm_iter_release_retired(db);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += 10 * 1000 * 1000;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&r->bg_mu);
+	pthread_cond_broadcast(&r->flush_cv);
+	pthread_cond_timedwait(&r->stall_cv, &r->bg_mu, &ts);
+	pthread_mutex_unlock(&r->bg_mu);
+	atomic_fetch_add(&r->stall_micros, db->env->now_micros(db->env) - t0);
+}
+
+/*
+ * Allocates the batch's nodes in the active memtable, switching memtables
+ * when it is full.  Returns with write_mu held on LSM_OK; on LSM_BUSY the
+ * caller must stall (write_mu released) and retry; other codes are final
+ * (write_mu held).
+ */
+static int reserve_nodes(lsm_db *db, size_t need, uint32_t *slot, uint32_t *chunk)
+{
+	lsm_region *r = db->region;
+	int rc;
+
+	if (need > r->arena_size - 4096)
+		return LSM_TOOBIG;             /* would not fit even an empty one */
+	while ((*chunk = lsm_arena_alloc(lsm_slot_arena(r, r->active), (uint32_t)need)) == 0) {
+		if ((rc = lsm_db_switch_memtable(db)) != LSM_OK) {
+			if (rc == LSM_BUSY)
+				pthread_mutex_unlock(&r->write_mu);
+			return rc;
+		}
+	}
+	*slot = r->active;
+	return LSM_OK;
+}
+
+/*
+ * Too many L0 files make every read probe them all: from
+ * l0_slowdown_trigger on, each write is delayed 1 ms (LevelDB's gentle
+ * push-back, giving compaction the CPU), and from l0_stop_trigger on
+ * writes wait for compaction.  Bounded waits; a background error ends them.
+ */
+static int throttle_l0(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	uint32_t n = atomic_load(&r->l0_files);
+
+	if (!db->bg_running || n < (uint32_t)db->opts.l0_slowdown_trigger)
+		return LSM_OK;
+	if (n < (uint32_t)db->opts.l0_stop_trigger) {
+		atomic_fetch_add(&r->n_slowdowns, 1);
+		db->env->sleep_micros(db->env, 1000);
+		return LSM_OK;
+	}
+	while (atomic_load(&r->l0_files) >= (uint32_t)db->opts.l0_stop_trigger) {
+		if (r->bg_error)
+			return r->bg_error;
+		stall(db);
+	}
+	return LSM_OK;
+}
+
 static int write_rep(lsm_db *db, const lsm_write_options *wo,
                      const uint8_t *rep, size_t len, uint32_t count)
 {
 	lsm_region *r = db->region;
-	lsm_arena *arena = lsm_region_arena(r);
 	uint64_t first, end_lsn = 0;
-	uint32_t chunk;
+	uint32_t chunk, slot;
 	size_t need;
 	int rc, need_sync, synced_write = wo && wo->sync;
 
+	if ((rc = throttle_l0(db)) != LSM_OK)
+		return rc;
 	if (synced_write)
 		atomic_fetch_add(&r->wal.sync_writers, 1);
-	pthread_mutex_lock(&r->write_mu);
-	first = r->last_seq + 1;
-	if (r->wal.error) {
-		rc = r->wal.error;
-		goto unlock;
+	for (;;) {
+		pthread_mutex_lock(&r->write_mu);
+		first = r->last_seq + 1;
+		if (r->wal.error || r->bg_error) {
+			rc = r->wal.error ? r->wal.error : r->bg_error;
+			goto unlock;
+		}
+		if (count > LSM_MAX_SEQUENCE - r->last_seq) {
+			rc = LSM_TOOBIG;
+			goto unlock;
+		}
+		need = lsm_mem_batch_bytes(rep, len, first);
+		rc = reserve_nodes(db, need, &slot, &chunk);
+		if (rc != LSM_BUSY)
+			break;
+		/* write_mu already released */
+		if (!db->bg_running) {
+			/* nobody would ever free a slot: the caller must flush */
+			if (synced_write)
+				atomic_fetch_sub(&r->wal.sync_writers, 1);
+			return LSM_FULL;
+		}
+		stall(db);
 	}
-	if (count > LSM_MAX_SEQUENCE - r->last_seq) {
-		rc = LSM_TOOBIG;
+	if (rc != LSM_OK)
 		goto unlock;
-	}
-	need = lsm_mem_batch_bytes(rep, len, first);
-	if (need > UINT32_MAX || (chunk = lsm_arena_alloc(arena, need)) == 0) {
-		rc = LSM_FULL;
-		goto unlock;
-	}
 	if ((rc = lsm_wal_append(db, rep, len, first, &end_lsn)) != LSM_OK)
 		goto unlock;   /* sequences not consumed; the chunk stays unused */
 	r->last_seq += count;
+	atomic_store(&r->mem[slot].last_seq, r->last_seq);
 	if (synced_write)
 		atomic_fetch_add(&r->wal.sync_records, 1);
 	need_sync = synced_write || sync_policy_says_sync(db, &r->wal);
@@ -467,7 +719,7 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 
 	rc = need_sync ? lsm_wal_sync_to(db, end_lsn) : LSM_OK;
 	if (rc == LSM_OK)
-		lsm_mem_insert_batch(arena, chunk, rep, len, first);
+		lsm_mem_insert_batch(lsm_slot_arena(r, slot), chunk, rep, len, first);
 	publish(r, first, first + count - 1);
 	atomic_fetch_add_explicit(&r->n_writes, 1, memory_order_relaxed);
 	/* counted until the very end: a leader gathering its group waits for
@@ -516,7 +768,7 @@ static int write_one(lsm_db *db, const lsm_write_options *wo, int type,
 	p += lsm_encode_varint32(p, (uint32_t)klen);
 	memcpy(p, key, klen);
 	p += klen;
-	if (type == LSM_TYPE_PUT) {
+	if (type != LSM_TYPE_DELETE) {
 		p += lsm_encode_varint32(p, (uint32_t)vlen);
 		memcpy(p, val, vlen);
 		p += vlen;
@@ -537,6 +789,15 @@ int lsm_delete(lsm_db *db, const lsm_write_options *wo,
                const void *key, size_t klen)
 {
 	return write_one(db, wo, LSM_TYPE_DELETE, key, klen, NULL, 0);
+}
+
+int lsm_delete_range(lsm_db *db, const lsm_write_options *wo,
+                     const void *start, size_t slen, const void *end, size_t elen)
+{
+	if ((slen && start == NULL) || (elen && end == NULL) ||
+	    lsm_key_compare(start, slen, end, elen) >= 0)
+		return LSM_INVALID;
+	return write_one(db, wo, LSM_TYPE_RANGE_DELETE, start, slen, end, elen);
 }
 
 int lsm_sync_wal(lsm_db *db)
@@ -563,24 +824,23 @@ uint64_t lsm_db_read_sequence(lsm_db *db, const lsm_snapshot *snap)
 int lsm_get(lsm_db *db, const lsm_read_options *ro,
             const void *key, size_t klen, void **val, size_t *vlen)
 {
-	const uint8_t *v;
-	size_t n;
-	int rc, tomb;
+	lsm_readview rv;
+	uint64_t seq;
+	int rc;
 
 	*val = NULL;
 	*vlen = 0;
 	if (db == NULL || (klen && key == NULL))
 		return LSM_INVALID;
-	rc = lsm_mem_get(lsm_region_arena(db->region), key, klen,
-	                 lsm_db_read_sequence(db, ro ? ro->snapshot : NULL),
-	                 &v, &n, &tomb);
-	if (rc != LSM_OK)
-		return rc;
-	if ((*val = malloc(n ? n : 1)) == NULL)
-		return LSM_NOMEM;
-	memcpy(*val, v, n);
-	*vlen = n;
-	return LSM_OK;
+	if (ro && ro->snapshot) {
+		seq = lsm_snapshot_sequence(ro->snapshot);
+		lsm_readview_acquire(db, &rv);
+	} else {
+		lsm_readview_acquire_latest(db, &rv, &seq);
+	}
+	rc = lsm_readview_get(db, &rv, key, klen, seq, val, vlen);
+	lsm_readview_release(db, &rv);
+	return rc;
 }
 
 void lsm_free(void *p)
@@ -634,13 +894,47 @@ uint64_t lsm_snapshot_sequence(const lsm_snapshot *snap)
 int lsm_get_stats(lsm_db *db, lsm_stats *st)
 {
 	lsm_region *r = db->region;
-	lsm_arena *a = lsm_region_arena(r);
+	lsm_memview mv;
 
 	memset(st, 0, sizeof *st);
 	st->last_sequence = atomic_load(&r->visible_seq);
-	st->memtable_bytes = lsm_arena_used(a);
-	st->memtable_capacity = r->arena_size;
-	st->memtable_entries = atomic_load(&a->entries);
+	lsm_memview_acquire(r, &mv);
+	for (int i = 0; i < mv.n; i++) {
+		lsm_arena *a = lsm_slot_arena(r, mv.slot[i]);
+
+		st->memtable_bytes += lsm_arena_used(a);
+		st->memtable_entries += atomic_load(&a->entries);
+		if (atomic_load(&r->mem[mv.slot[i]].state) == LSM_MEM_IMMUTABLE)
+			st->immutable_memtables++;
+	}
+	lsm_memview_release(r, &mv);
+	st->memtable_capacity = (uint64_t)r->arena_size * r->n_mem;
+	st->flushes = atomic_load(&r->n_flushes);
+	st->flush_bytes = atomic_load(&r->flush_bytes);
+	st->compactions = atomic_load(&r->n_compactions);
+	st->compact_read_bytes = atomic_load(&r->compact_read_bytes);
+	st->compact_write_bytes = atomic_load(&r->compact_write_bytes);
+	st->write_slowdowns = atomic_load(&r->n_slowdowns);
+	{
+		lsm_version *v = lsm_db_current_version(db);
+
+		for (int l = 0; l < LSM_MAX_LEVELS && l < 7; l++) {
+			st->level_files[l] = v->nfiles[l];
+			st->level_bytes[l] = v->bytes[l];
+		}
+		lsm_version_unref(v);
+	}
+	if (db->cache) {
+		lsm_cache_stats cs;
+
+		lsm_cache_get_stats(db->cache, &cs);
+		st->block_cache_hits = cs.hits;
+		st->block_cache_misses = cs.misses;
+		st->block_cache_usage = cs.usage;
+		st->block_cache_capacity = cs.capacity;
+	}
+	st->write_stalls = atomic_load(&r->n_stalls);
+	st->write_stall_micros = atomic_load(&r->stall_micros);
 	pthread_mutex_lock(&r->write_mu);
 	st->wal_bytes = r->wal.append_lsn;
 	pthread_mutex_unlock(&r->write_mu);
@@ -650,5 +944,7 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st)
 	st->writes = atomic_load(&r->n_writes);
 	st->recovered_records = r->recovered_records;
 	st->recovered_bytes_dropped = r->recovered_bytes_dropped;
+	st->write_amplification = st->wal_bytes
+		? (double)(st->flush_bytes + st->compact_write_bytes) / (double)st->wal_bytes : 0;
 	return LSM_OK;
 }

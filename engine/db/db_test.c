@@ -232,48 +232,62 @@ TEST(iterators_and_bounds)
 	CHECK_OK(lsm_close(db));
 }
 
-TEST(memtable_full_writes_nothing)
+TEST(batch_larger_than_a_memtable_writes_nothing)
 {
-	const char *dir = test_tmpdir("full");
+	const char *dir = test_tmpdir("toobig");
 	lsm_db *db = open_db(dir, 64 * 1024);
+	lsm_batch *b;
 	char key[32], val[200];
-	int i, rc = LSM_OK, written = 0;
 	lsm_stats st1, st2;
 
 	CHECK(db != NULL);
 	memset(val, 'v', sizeof val);
-	for (i = 0; i < 10000 && rc == LSM_OK; i++) {
+	CHECK_OK(lsm_put(db, NULL, "before", 6, "1", 1));
+	CHECK_OK(lsm_batch_create(&b));
+	for (int i = 0; i < 1000; i++) {
 		snprintf(key, sizeof key, "key%06d", i);
-		rc = lsm_put(db, NULL, key, strlen(key), val, sizeof val);
-		if (rc == LSM_OK)
-			written++;
+		CHECK_OK(lsm_batch_put(b, key, strlen(key), val, sizeof val));
 	}
-	CHECK_EQ_INT(rc, LSM_FULL);
-	CHECK(written > 100);
 	CHECK_OK(lsm_get_stats(db, &st1));
-	/* a refused write leaves no trace: not visible, not logged */
-	snprintf(key, sizeof key, "key%06d", written);
-	CHECK(has_value(db, NULL, key, NULL));
-	CHECK_EQ_INT(lsm_put(db, NULL, key, strlen(key), val, sizeof val), LSM_FULL);
+	CHECK_EQ_INT(lsm_write(db, NULL, b), LSM_TOOBIG);
 	CHECK_OK(lsm_get_stats(db, &st2));
+	/* a refused write leaves no trace: not visible, not logged */
 	CHECK_EQ_U64(st1.wal_bytes, st2.wal_bytes);
 	CHECK_EQ_U64(st1.last_sequence, st2.last_sequence);
-	/* small writes that still fit go on working */
+	CHECK(has_value(db, NULL, "key000000", NULL));
+	CHECK(has_value(db, NULL, "before", "1"));
+	lsm_batch_destroy(b);
+	CHECK_OK(lsm_close(db));
+}
+
+TEST(full_memtables_flush_and_everything_stays_readable)
+{
+	const char *dir = test_tmpdir("rotate");
+	lsm_db *db = open_db(dir, 64 * 1024);
+	char key[32], val[200];
+	lsm_stats st;
+	int n = 5000;
+
+	CHECK(db != NULL);
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "key%06d", i);
+		snprintf(val, sizeof val, "value-%d-%0150d", i, i);
+		CHECK_OK(lsm_put(db, NULL, key, strlen(key), val, strlen(val)));
+	}
+	CHECK_OK(lsm_get_stats(db, &st));
+	CHECK(st.flushes > 5);       /* ~1 MB through 64 KiB memtables */
+	for (int i = 0; i < n; i += 7) {
+		snprintf(key, sizeof key, "key%06d", i);
+		snprintf(val, sizeof val, "value-%d-%0150d", i, i);
+		CHECK(has_value(db, NULL, key, val));
+	}
 	CHECK_OK(lsm_close(db));
 	db = open_db(dir, 64 * 1024);
 	CHECK(db != NULL);
-	for (i = 0; i < written; i++) {
+	for (int i = 0; i < n; i += 3) {
 		snprintf(key, sizeof key, "key%06d", i);
-		CHECK(has_value(db, NULL, key, "") == 0);   /* present (value is not "") */
-	}
-	snprintf(key, sizeof key, "key%06d", written - 1);
-	{
-		void *v;
-		size_t n;
-
-		CHECK_OK(lsm_get(db, NULL, key, strlen(key), &v, &n));
-		CHECK_MEM(v, n, val, sizeof val);
-		lsm_free(v);
+		snprintf(val, sizeof val, "value-%d-%0150d", i, i);
+		CHECK(has_value(db, NULL, key, val));
 	}
 	CHECK_OK(lsm_close(db));
 }

@@ -36,6 +36,9 @@
 #include "coding.h"
 #include "skiplist.h"
 #include "ikey.h"
+#include "cache.h"
+#include "table.h"
+#include "version.h"
 
 /* ---- write batch: rep = [u64 first_seq][u32 count][entries]
  * entry = u8 type, varint32 klen, key, and for puts varint32 vlen, value.
@@ -95,6 +98,41 @@ typedef struct lsm_wal_shared {
 	int      sync_error;      /* the failure of a group's fsync, for its waiters */
 } lsm_wal_shared;
 
+/*
+ * Memtable slots.  The region holds max_memtables arenas.  A slot's life:
+ *
+ *   FREE -> ACTIVE          a writer claims it (write_mu) when the active
+ *                           one is full; the WAL starts a new segment
+ *   ACTIVE -> IMMUTABLE     the next claim retires it from writing
+ *   IMMUTABLE -> RETIRED    its flush is installed in the version
+ *   RETIRED -> RESETTING -> ACTIVE
+ *                           a claim reuses it once no reader pins it
+ *
+ * Readers pin with `readers` (memtable.c: increment, then check the state,
+ * both sequentially consistent; a claimer sets RESETTING, then checks
+ * readers == 0: one of the two always sees the other).  A reader pins the
+ * memtables before the version, and a flush installs the version before
+ * retiring the memtable, so every entry is in what a reader pinned.
+ */
+#define LSM_MAX_MEMTABLES 16
+enum {
+	LSM_MEM_FREE = 0,
+	LSM_MEM_ACTIVE,
+	LSM_MEM_IMMUTABLE,
+	LSM_MEM_RETIRED,
+	LSM_MEM_RESETTING,
+};
+
+typedef struct lsm_memslot {
+	uint64_t arena_off;           /* fixed at region creation */
+	_Atomic uint32_t state;
+	_Atomic uint32_t readers;
+	/* under write_mu while ACTIVE; frozen from IMMUTABLE on */
+	uint64_t gen;                 /* activation order: newer is larger */
+	_Atomic uint64_t last_seq;    /* last sequence allocated into it (0: none) */
+	uint64_t wal_seg;             /* first WAL segment holding its records */
+} lsm_memslot;
+
 typedef struct lsm_region {
 	uint64_t magic;
 	uint64_t size;
@@ -112,8 +150,20 @@ typedef struct lsm_region {
 
 	lsm_wal_shared wal;
 
-	uint64_t arena_off;           /* the memtable arena */
-	uint64_t arena_size;
+	uint64_t cache_off;           /* the block cache (cache.h), 0 bytes: none */
+	uint64_t cache_size;
+	/* memtables: slots under write_mu, states atomic (see above) */
+	uint64_t arena_size;          /* bytes per memtable arena */
+	uint32_t n_mem;               /* slots in use: max_memtables */
+	uint32_t active;              /* under write_mu: the slot writers fill */
+	_Atomic uint64_t mem_gen;     /* last gen handed out (written under write_mu) */
+	lsm_memslot mem[LSM_MAX_MEMTABLES];
+	/* background work: flush_cv wakes the flusher (a memtable became
+	 * immutable), stall_cv wakes stalled writers (a slot came free);
+	 * both with bg_mu */
+	pthread_mutex_t bg_mu;
+	pthread_cond_t  flush_cv;
+	pthread_cond_t  stall_cv;
 
 	_Atomic uint64_t snapshots[LSM_MAX_SNAPSHOTS];   /* seq + 1; 0 = free */
 
@@ -122,14 +172,42 @@ typedef struct lsm_region {
 	_Atomic uint64_t n_wal_syncs;
 	_Atomic uint64_t n_wal_synced_writes;
 	_Atomic uint64_t n_wal_segments;
+	_Atomic uint64_t n_flushes;
+	_Atomic uint64_t flush_bytes;
+	_Atomic uint64_t n_compactions;
+	_Atomic uint64_t compact_read_bytes;
+	_Atomic uint64_t compact_write_bytes;
+	_Atomic uint64_t n_slowdowns;
+	_Atomic uint32_t l0_files;    /* of the current version: write throttling */
+	_Atomic uint64_t n_retired;   /* memtables retired: iterators re-open on change */
+	int      bg_error;            /* sticky: a failed flush/compaction (write_mu) */
+	_Atomic uint64_t n_stalls;
+	_Atomic uint64_t stall_micros;
 	uint64_t recovered_records;
 	uint64_t recovered_bytes_dropped;
 } lsm_region;
 
-static inline lsm_arena *lsm_region_arena(lsm_region *r)
+static inline void *lsm_region_cache_mem(lsm_region *r)
 {
-	return (lsm_arena *)((char *)r + r->arena_off);
+	return (char *)r + r->cache_off;
 }
+
+static inline lsm_arena *lsm_slot_arena(lsm_region *r, uint32_t slot)
+{
+	return (lsm_arena *)((char *)r + r->mem[slot].arena_off);
+}
+
+/* ---- the table cache (tcache.c): this process's open SSTables */
+typedef struct lsm_tcache_slot {
+	uint64_t number;              /* 0: empty; UINT64_MAX: deleted */
+	lsm_table *table;
+} lsm_tcache_slot;
+
+typedef struct lsm_tcache {
+	pthread_mutex_t mu;
+	lsm_tcache_slot *slots;
+	size_t cap, n, used;          /* used = n + deleted slots */
+} lsm_tcache;
 
 /* ---- process-local handle */
 struct lsm_db {
@@ -143,7 +221,82 @@ struct lsm_db {
 	lsm_file *wal_file;
 	uint64_t wal_file_seg;
 	int closed;
+	/* from the manifest: every sequence <= flushed_seq is in an SSTable;
+	 * WAL segments below log_number are no longer needed */
+	uint64_t flushed_seq;
+	uint64_t log_number;
+	/* the background thread (private mode) */
+	int bg_running;
+	int bg_stop;                  /* under region bg_mu */
+	pthread_t bg_thread[2];       /* flusher, compactor */
+	/* SSTables */
+	lsm_table_options table_opts;
+	lsm_cache *cache;             /* in the region; NULL when size 0 */
+	lsm_tcache tcache;
+	/* the file set (this process's view; see ARCHITECTURE.md "Versions").
+	 * version_mu guards all of it; flush_mu serializes flushes, compact_mu
+	 * compactions; both are taken before version_mu. */
+	pthread_mutex_t flush_mu;
+	pthread_mutex_t compact_mu;
+	pthread_mutex_t version_mu;
+	lsm_manifest_state mstate;    /* mstate.version is the current version */
+	lsm_manifest_writer *manifest;
+	lsm_version **live;           /* versions handed out, one ref each */
+	size_t nlive, live_cap;
+	uint64_t pending[8];          /* numbers of outputs being written */
+	size_t npending;
+	/* open iterators (iter.c) */
+	pthread_mutex_t iters_mu;
+	struct lsm_iter *open_iters;
 };
+
+/* iter.c: re-opens, in place, this thread's iterators that pin retired
+ * memtables, so a stalled writer can reuse those arenas. */
+void lsm_iter_release_retired(lsm_db *db);
+
+/* tcache.c */
+int  lsm_tcache_init(lsm_tcache *tc);
+void lsm_tcache_free(lsm_tcache *tc);
+/* The open table for file number (opened on first use).  The caller must
+ * hold a version listing it. */
+int  lsm_tcache_get(lsm_db *db, uint64_t number, lsm_table **out);
+/* Closes number's table and drops its cached blocks (file deleted). */
+void lsm_tcache_evict(lsm_db *db, uint64_t number);
+
+/* flush.c */
+lsm_file_meta *lsm_meta_from_props(uint64_t number, int level, uint64_t size,
+                                   const lsm_table_props *p);
+int  lsm_bg_start(lsm_db *db);
+void lsm_bg_stop(lsm_db *db);
+/* db.c: freezes the active memtable for a new one (write_mu held);
+ * LSM_BUSY when no slot is free */
+int  lsm_db_switch_memtable(lsm_db *db);
+void lsm_db_count_wal_segments(lsm_db *db);
+
+/* compact.c */
+int  lsm_compaction_wanted(lsm_db *db);
+int  lsm_compact_step(lsm_db *db);
+
+/* fileset.c */
+int  lsm_fileset_open(lsm_db *db);
+void lsm_fileset_close(lsm_db *db);
+
+/* versions (fileset.c) */
+/* The current version, with a reference for the caller. */
+lsm_version *lsm_db_current_version(lsm_db *db);
+/* A new output file number, registered as pending until released. */
+uint64_t lsm_db_new_file(lsm_db *db);
+void lsm_db_release_file(lsm_db *db, uint64_t number);
+/* Logs e in the manifest and installs the resulting version. */
+int  lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e);
+/* Removes obsolete files (SSTables no live version lists, old WAL
+ * segments, old manifests, temp files). */
+void lsm_db_remove_obsolete(lsm_db *db);
+
+/* ---- flush (flush.c) */
+/* Writes the oldest immutable memtable to an L0 SSTable, installs it and
+ * retires the memtable.  LSM_OK also when there was nothing to flush. */
+int  lsm_flush_oldest(lsm_db *db);
 
 struct lsm_snapshot {
 	uint32_t slot;
@@ -170,6 +323,9 @@ int  lsm_wal_append(lsm_db *db, const uint8_t *rep, size_t len, uint64_t first_s
 /* Makes the WAL durable at least up to lsn (group commit: one caller
  * writes and syncs for all waiting).  Takes sync_mu and write_mu. */
 int  lsm_wal_sync_to(lsm_db *db, uint64_t lsn);
+/* Writes out and syncs the current segment and starts the next one (each
+ * memtable's records begin in a fresh segment).  Caller holds write_mu. */
+int  lsm_wal_rotate(lsm_db *db);
 /* Writes the buffer out (no fsync).  Caller holds write_mu. */
 int  lsm_wal_write_buffer(lsm_db *db);
 /* Closes this process's segment handle. */
@@ -203,11 +359,100 @@ void lsm_mem_insert_batch(lsm_arena *a, uint32_t chunk, const uint8_t *rep,
  * LSM_NOTFOUND when absent or deleted.  *deleted set when a tombstone hit. */
 int  lsm_mem_get(const lsm_arena *a, const void *key, size_t klen, uint64_t seq,
                  const uint8_t **val, size_t *vlen, int *found_tombstone);
+/* The newest version of key at or below seq, whatever its type:
+ * LSM_OK with its trailer and value, or LSM_NOTFOUND. */
+int  lsm_mem_get_version(const lsm_arena *a, const void *key, size_t klen,
+                         uint64_t seq, uint64_t *trailer,
+                         const uint8_t **val, size_t *vlen);
+
+/* Memtable slots (memtable.c).  pin: 1 and pinned when the slot holds a
+ * readable memtable (ACTIVE or IMMUTABLE), else 0.  claim (write_mu held):
+ * a FREE slot, or a RETIRED one no reader pins, reset and returned as
+ * RESETTING; -1 when none. */
+int  lsm_memslot_pin(lsm_region *r, uint32_t slot);
+void lsm_memslot_unpin(lsm_region *r, uint32_t slot);
+int  lsm_memslot_claim(lsm_region *r);
+
+/* The readable memtables, pinned, newest first. */
+typedef struct lsm_memview {
+	int n;
+	uint32_t slot[LSM_MAX_MEMTABLES];
+} lsm_memview;
+void lsm_memview_acquire(lsm_region *r, lsm_memview *v);
+void lsm_memview_release(lsm_region *r, lsm_memview *v);
+
+/* ---- range tombstones (rangedel.c) */
+typedef struct lsm_rdel {
+	uint8_t *start, *end;
+	size_t slen, elen;
+	uint64_t seq;
+} lsm_rdel;
+
+typedef struct lsm_rdel_frag {
+	const uint8_t *start, *end;   /* into the set's raw tombstones */
+	size_t slen, elen;
+	uint64_t *seqs;               /* every covering sequence, descending */
+	size_t nseq;
+} lsm_rdel_frag;
+
+typedef struct lsm_rdel_set {
+	uint64_t read_seq;            /* tombstones above it are not collected */
+	lsm_rdel *raw;
+	size_t n, cap;
+	lsm_rdel_frag *frag;          /* after lsm_rdel_finish */
+	size_t nfrag;
+} lsm_rdel_set;
+
+void lsm_rdel_init(lsm_rdel_set *s, uint64_t read_seq);
+/* Copies a tombstone in (ignored when above read_seq or empty). */
+int  lsm_rdel_add(lsm_rdel_set *s, const void *start, size_t slen,
+                  const void *end, size_t elen, uint64_t seq);
+/* Largest sequence of a collected tombstone covering key, 0 if none,
+ * without fragmenting (a linear pass: for point reads). */
+uint64_t lsm_rdel_raw_max(const lsm_rdel_set *s, const void *key, size_t klen);
+/* Fragments what was collected; then the two lookups below work. */
+int  lsm_rdel_finish(lsm_rdel_set *s);
+uint64_t lsm_rdel_covering(const lsm_rdel_set *s, const void *key, size_t klen);
+/* The newest covering tombstone with sequence < below, 0 if none. */
+uint64_t lsm_rdel_covering_below(const lsm_rdel_set *s, const void *key, size_t klen,
+                                 uint64_t below);
+void lsm_rdel_free(lsm_rdel_set *s);
+/* Adds a memtable's range tombstones (its side list) to s. */
+int  lsm_mem_collect_rdels(const lsm_arena *a, lsm_rdel_set *s);
+
+/* What a read sees: pinned memtables, newest first, and a version
+ * (read.c).  Acquired memtables first: see "Memtable slots" above. */
+struct lsm_version;
+typedef struct lsm_readview {
+	lsm_memview mem;
+	struct lsm_version *version;
+} lsm_readview;
+void lsm_readview_acquire(lsm_db *db, lsm_readview *rv);
+/* For a read without a registered snapshot: acquires rv and the sequence
+ * to read at, in the order that keeps them consistent (read.c). */
+void lsm_readview_acquire_latest(lsm_db *db, lsm_readview *rv, uint64_t *seq);
+void lsm_readview_release(lsm_db *db, lsm_readview *rv);
+/* One internal iterator over all of rv's point entries. */
+int  lsm_readview_iter(lsm_db *db, const lsm_readview *rv, lsm_iiter **out);
+/* Collects rv's range tombstones visible at seq into out (initialised
+ * here; free it even on error); with key non-NULL only sources whose range
+ * holds key are read. */
+int  lsm_readview_rdels(lsm_db *db, const lsm_readview *rv, uint64_t seq,
+                        const void *key, size_t klen, lsm_rdel_set *out);
+lsm_iiter *lsm_level_iter_create(lsm_db *db, const struct lsm_version *v, int level);
+/* The newest version of key at seq in rv: LSM_OK with a malloc'd copy,
+ * LSM_NOTFOUND when absent or deleted, or an error. */
+int  lsm_readview_get(lsm_db *db, const lsm_readview *rv, const void *key,
+                      size_t klen, uint64_t seq, void **val, size_t *vlen);
 
 /* The sequence a read runs at: the snapshot's, or the latest visible. */
 uint64_t lsm_db_read_sequence(lsm_db *db, const lsm_snapshot *snap);
 
 /* ---- internal iterators: lsm_iiter is in ikey.h */
 lsm_iiter *lsm_mem_iter_create(const lsm_arena *a);
+/* The k-way merge of children (merge.c).  Takes ownership of the children,
+ * also when it fails (NULL: out of memory, children destroyed); with n == 1
+ * returns the child itself. */
+lsm_iiter *lsm_merge_iter_create(lsm_iiter **children, int n);
 
 #endif

@@ -1,12 +1,25 @@
 /*
  * iter.c — the user-facing iterator: internal keys to user keys.
  *
- * It walks an internal iterator (today the memtable's; later a merge of
- * memtables and tables) and shows, for each user key, only the newest
+ * It walks the merged internal iterator of a read view (memtables and
+ * SSTables, lsm_readview_iter) and shows, for each user key, only the newest
  * version at or below its sequence, skipping keys whose newest such
  * version is a tombstone.  Bounds are applied here: a seek below the lower
  * bound starts at it, and iteration stops at the first key >= the upper
  * bound, so no caller ever sees a key outside [lower, upper).
+ *
+ * Re-opening: an iterator pins its memtables, and a pinned arena cannot be
+ * reused.  When a flush retires one of them (its contents are now in an
+ * SSTable), the next step re-acquires a fresh read view and seeks past the
+ * current key, at the same sequence, so the view is unchanged and the arena
+ * is released.  Without this a scan that writes (UPDATE ... SET x = x + 1)
+ * would stall its own writes forever.
+ *
+ * A writer that stalls because the only reusable arenas are pinned by its
+ * own thread's iterators (the scan-and-update case again, when the writes
+ * come before the scan's next step) makes those iterators re-open in
+ * place first (lsm_iter_release_retired): they stay on the same entry,
+ * whose key and value pointers therefore change — documented in lsm.h.
  *
  * Invariant: when valid, `key` holds a copy of the current user key (the
  * internal iterator's memory may move on) and the internal iterator is
@@ -19,13 +32,24 @@
 
 struct lsm_iter {
 	lsm_db *db;
+	lsm_readview rv;
 	lsm_iiter *in;
 	uint64_t seq;
+	uint64_t retired_seen;  /* region n_retired when rv was acquired */
+	lsm_rdel_set rdels;     /* range tombstones visible at seq, fragmented */
+	/* Without a caller's snapshot the iterator takes its own: it re-opens
+	 * its sources as flushes go by, and compaction must keep what a read
+	 * at `seq` needs until it is done. */
+	const lsm_snapshot *own_snap;
 	int valid;
 	int status;
 	lsm_buf key;            /* current user key */
 	lsm_buf lower, upper;
 	int has_lower, has_upper;
+	/* the db's list of open iterators, for lsm_iter_release_retired */
+	pthread_t owner;
+	int registered;
+	lsm_iter *prev_open, *next_open;
 };
 
 /* Moves to the first visible entry at or after the internal position,
@@ -56,6 +80,9 @@ static void find_visible(lsm_iter *it, int skipping)
 		skipping = 1;
 		if (lsm_trailer_type(t) == LSM_TYPE_DELETE)
 			continue;
+		if (it->rdels.nfrag &&
+		    lsm_rdel_covering(&it->rdels, k, klen) > lsm_trailer_seq(t))
+			continue;
 		it->valid = 1;
 		return;
 	}
@@ -63,9 +90,19 @@ static void find_visible(lsm_iter *it, int skipping)
 		it->status = in->status(in);
 }
 
+/* The tombstones stay right for the iterator's whole life: later ones
+ * are above its sequence, and a flush only moves them between sources. */
+static int load_rdels(lsm_iter *it)
+{
+	int rc = lsm_readview_rdels(it->db, &it->rv, it->seq, NULL, 0, &it->rdels);
+
+	return rc == LSM_OK ? lsm_rdel_finish(&it->rdels) : rc;
+}
+
 int lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out)
 {
 	lsm_iter *it;
+	int rc;
 
 	*out = NULL;
 	if (db == NULL)
@@ -84,18 +121,46 @@ int lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out)
 		it->has_upper = 1;
 		lsm_buf_put_bytes(&it->upper, ro->upper_bound, ro->upper_bound_len);
 	}
-	it->seq = lsm_db_read_sequence(db, ro ? ro->snapshot : NULL);
-	it->in = lsm_mem_iter_create(lsm_region_arena(db->region));
-	if (it->in == NULL || it->lower.err || it->upper.err) {
-		lsm_iter_destroy(it);
-		return LSM_NOMEM;
+	if (ro && ro->snapshot) {
+		it->seq = lsm_snapshot_sequence(ro->snapshot);
+	} else {
+		if ((rc = lsm_snapshot_create(db, &it->own_snap)) != LSM_OK) {
+			lsm_iter_destroy(it);
+			return rc;
+		}
+		it->seq = lsm_snapshot_sequence(it->own_snap);
 	}
+	it->retired_seen = atomic_load(&db->region->n_retired);
+	lsm_readview_acquire(db, &it->rv);
+	if (it->lower.err || it->upper.err)
+		rc = LSM_NOMEM;
+	else if ((rc = lsm_readview_iter(db, &it->rv, &it->in)) == LSM_OK)
+		rc = load_rdels(it);
+	if (rc != LSM_OK) {
+		lsm_iter_destroy(it);
+		return rc;
+	}
+	it->owner = pthread_self();
+	it->registered = 1;
+	pthread_mutex_lock(&db->iters_mu);
+	it->next_open = db->open_iters;
+	if (db->open_iters)
+		db->open_iters->prev_open = it;
+	db->open_iters = it;
+	pthread_mutex_unlock(&db->iters_mu);
 	*out = it;
 	return LSM_OK;
 }
 
+static int view_is_stale(lsm_iter *it);
+static int reopen(lsm_iter *it);
+
 void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen)
 {
+	/* a repositioning is the cheap moment to let go of retired arenas;
+	 * if that fails the old view is still whole and correct */
+	if (view_is_stale(it))
+		(void)reopen(it);
 	if (it->has_lower && lsm_key_compare(key, klen, it->lower.data, it->lower.len) < 0) {
 		key = it->lower.data;
 		klen = it->lower.len;
@@ -110,14 +175,71 @@ void lsm_iter_seek_to_first(lsm_iter *it)
 		lsm_iter_seek(it, it->lower.data, it->lower.len);
 		return;
 	}
+	if (view_is_stale(it))
+		(void)reopen(it);
 	it->in->seek_to_first(it->in);
 	find_visible(it, 0);
+}
+
+/* Whether a memtable this iterator pins was retired since it looked. */
+static int view_is_stale(lsm_iter *it)
+{
+	lsm_region *r = it->db->region;
+	uint64_t n = atomic_load(&r->n_retired);
+
+	if (n == it->retired_seen)
+		return 0;
+	it->retired_seen = n;
+	for (int i = 0; i < it->rv.mem.n; i++)
+		if (atomic_load(&r->mem[it->rv.mem.slot[i]].state) == LSM_MEM_RETIRED)
+			return 1;
+	return 0;
+}
+
+/* Swaps in a fresh read view and its internal iterator (unpositioned);
+ * on failure keeps the old ones and returns the error. */
+static int reopen(lsm_iter *it)
+{
+	lsm_readview rv;
+	lsm_iiter *in;
+
+	int rc;
+
+	lsm_readview_acquire(it->db, &rv);
+	if ((rc = lsm_readview_iter(it->db, &rv, &in)) != LSM_OK) {
+		lsm_readview_release(it->db, &rv);
+		return rc;
+	}
+	it->in->destroy(it->in);
+	lsm_readview_release(it->db, &it->rv);
+	it->rv = rv;
+	it->in = in;
+	return LSM_OK;
+}
+
+/* Re-opens the sources and positions after the current key. */
+static void reopen_after_current(lsm_iter *it)
+{
+	int rc = reopen(it);
+
+	if (rc != LSM_OK) {
+		it->valid = 0;
+		it->status = rc;
+		return;
+	}
+	it->in->seek(it->in, it->key.data, it->key.len,
+	             lsm_pack_trailer(it->seq, LSM_TYPE_SEEK));
+	find_visible(it, 1);
 }
 
 void lsm_iter_next(lsm_iter *it)
 {
 	if (!it->valid)
 		return;
+	if (view_is_stale(it)) {
+		reopen_after_current(it);
+		return;
+	}
 	it->in->next(it->in);
 	find_visible(it, 1);
 }
@@ -151,10 +273,56 @@ void lsm_iter_destroy(lsm_iter *it)
 {
 	if (it == NULL)
 		return;
+	if (it->registered) {
+		pthread_mutex_lock(&it->db->iters_mu);
+		if (it->prev_open)
+			it->prev_open->next_open = it->next_open;
+		else
+			it->db->open_iters = it->next_open;
+		if (it->next_open)
+			it->next_open->prev_open = it->prev_open;
+		pthread_mutex_unlock(&it->db->iters_mu);
+	}
 	if (it->in)
 		it->in->destroy(it->in);
+	lsm_readview_release(it->db, &it->rv);
+	if (it->own_snap)
+		lsm_snapshot_release(it->db, it->own_snap);
+	lsm_rdel_free(&it->rdels);
 	lsm_buf_free(&it->key);
 	lsm_buf_free(&it->lower);
 	lsm_buf_free(&it->upper);
 	free(it);
+}
+
+/* Whether the iterator pins a memtable that has been retired. */
+static int pins_retired(const lsm_iter *it)
+{
+	lsm_region *r = it->db->region;
+
+	for (int i = 0; i < it->rv.mem.n; i++)
+		if (atomic_load(&r->mem[it->rv.mem.slot[i]].state) == LSM_MEM_RETIRED)
+			return 1;
+	return 0;
+}
+
+void lsm_iter_release_retired(lsm_db *db)
+{
+	pthread_t self = pthread_self();
+
+	pthread_mutex_lock(&db->iters_mu);
+	for (lsm_iter *it = db->open_iters; it; it = it->next_open) {
+		if (!pthread_equal(it->owner, self) || !pins_retired(it))
+			continue;
+		if (reopen(it) != LSM_OK)
+			continue;                 /* keeps its old, still valid view */
+		it->retired_seen = atomic_load(&db->region->n_retired);
+		if (it->valid) {
+			/* back onto the same entry: same key, same sequence */
+			it->in->seek(it->in, it->key.data, it->key.len,
+			             lsm_pack_trailer(it->seq, LSM_TYPE_SEEK));
+			find_visible(it, 0);
+		}
+	}
+	pthread_mutex_unlock(&db->iters_mu);
 }

@@ -44,7 +44,10 @@ static int insert_visit(void *arg, uint64_t seq, const lsm_batch_entry *e)
 	lsm_sl_node_init(ia->arena, off, e->key, e->klen,
 	                 lsm_pack_trailer(seq, e->type), e->val, e->vlen, height);
 	ia->off += (uint32_t)lsm_sl_node_size(e->klen, e->vlen, height);
-	lsm_sl_insert(ia->arena, off);
+	if (e->type == LSM_TYPE_RANGE_DELETE)
+		lsm_sl_side_push(ia->arena, off);
+	else
+		lsm_sl_insert(ia->arena, off);
 	return LSM_OK;
 }
 
@@ -54,6 +57,24 @@ void lsm_mem_insert_batch(lsm_arena *a, uint32_t chunk, const uint8_t *rep,
 	struct insert_arg ia = {a, chunk};
 
 	lsm_batch_rep_iterate(rep, len, first_seq, insert_visit, &ia);
+}
+
+int lsm_mem_get_version(const lsm_arena *a, const void *key, size_t klen,
+                        uint64_t seq, uint64_t *trailer,
+                        const uint8_t **val, size_t *vlen)
+{
+	uint32_t off = lsm_sl_seek(a, key, klen, lsm_pack_trailer(seq, LSM_TYPE_SEEK));
+	const lsm_sl_node *n;
+
+	if (off == 0)
+		return LSM_NOTFOUND;
+	n = lsm_sl_node_at(a, off);
+	if (n->klen != klen || (klen && memcmp(lsm_sl_node_key(n), key, klen) != 0))
+		return LSM_NOTFOUND;
+	*trailer = n->trailer;
+	*val = lsm_sl_node_value(n);
+	*vlen = n->vlen;
+	return LSM_OK;
 }
 
 int lsm_mem_get(const lsm_arena *a, const void *key, size_t klen, uint64_t seq,
@@ -166,4 +187,88 @@ lsm_iiter *lsm_mem_iter_create(const lsm_arena *a)
 	m->base.destroy = mem_destroy;
 	m->arena = a;
 	return &m->base;
+}
+
+int lsm_mem_collect_rdels(const lsm_arena *a, lsm_rdel_set *s)
+{
+	for (uint32_t x = lsm_sl_side_first(a); x; x = lsm_sl_next(a, x)) {
+		const lsm_sl_node *n = lsm_sl_node_at(a, x);
+		int rc = lsm_rdel_add(s, lsm_sl_node_key(n), n->klen, lsm_sl_node_value(n),
+		                      n->vlen, lsm_trailer_seq(n->trailer));
+
+		if (rc != LSM_OK)
+			return rc;
+	}
+	return LSM_OK;
+}
+
+/* ---- memtable slots (the life cycle is in dbint.h) */
+
+int lsm_memslot_pin(lsm_region *r, uint32_t slot)
+{
+	lsm_memslot *m = &r->mem[slot];
+	uint32_t st;
+
+	/* Increment first, then look: a claimer sets RESETTING first, then
+	 * looks at readers.  With both sides sequentially consistent, either
+	 * we see RESETTING (and back off) or it sees our pin (and skips). */
+	atomic_fetch_add(&m->readers, 1);
+	st = atomic_load(&m->state);
+	if (st == LSM_MEM_ACTIVE || st == LSM_MEM_IMMUTABLE)
+		return 1;
+	atomic_fetch_sub(&m->readers, 1);
+	return 0;
+}
+
+void lsm_memslot_unpin(lsm_region *r, uint32_t slot)
+{
+	atomic_fetch_sub(&r->mem[slot].readers, 1);
+}
+
+int lsm_memslot_claim(lsm_region *r)
+{
+	for (uint32_t i = 0; i < r->n_mem; i++) {
+		lsm_memslot *m = &r->mem[i];
+		uint32_t st = atomic_load(&m->state);
+
+		if (st != LSM_MEM_FREE && st != LSM_MEM_RETIRED)
+			continue;
+		atomic_store(&m->state, LSM_MEM_RESETTING);
+		if (atomic_load(&m->readers) != 0) {
+			/* a reader still walks the old contents: not yet */
+			atomic_store(&m->state, st);
+			continue;
+		}
+		lsm_arena_init(lsm_slot_arena(r, i), r->arena_size);
+		atomic_store(&m->last_seq, 0);
+		return (int)i;
+	}
+	return -1;
+}
+
+void lsm_memview_acquire(lsm_region *r, lsm_memview *v)
+{
+	v->n = 0;
+	for (uint32_t i = 0; i < r->n_mem; i++)
+		if (lsm_memslot_pin(r, i))
+			v->slot[v->n++] = i;
+	/* newest first: insertion sort on gen, n is tiny.  gen is stable while
+	 * pinned (only a claim, which needs readers == 0, changes it). */
+	for (int i = 1; i < v->n; i++) {
+		uint32_t s = v->slot[i];
+		int j = i;
+
+		while (j > 0 && r->mem[v->slot[j - 1]].gen < r->mem[s].gen) {
+			v->slot[j] = v->slot[j - 1];
+			j--;
+		}
+		v->slot[j] = s;
+	}
+}
+
+void lsm_memview_release(lsm_region *r, lsm_memview *v)
+{
+	for (int i = 0; i < v->n; i++)
+		lsm_memslot_unpin(r, v->slot[i]);
+	v->n = 0;
 }

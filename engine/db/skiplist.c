@@ -89,6 +89,7 @@ int lsm_arena_init(void *mem, size_t size)
 	a->magic = ARENA_MAGIC;
 	a->size = (uint32_t)size;
 	a->head = 0;
+	atomic_store_explicit(&a->side_head, 0, memory_order_relaxed);
 	atomic_store_explicit(&a->used, (uint32_t)ARENA_HEADER_SIZE,
 	                      memory_order_relaxed);
 	atomic_store_explicit(&a->entries, 0, memory_order_relaxed);
@@ -346,6 +347,27 @@ uint32_t lsm_sl_seek(const lsm_arena *a, const void *key, size_t klen,
 	for (int i = LSM_SL_MAX_HEIGHT - 1; i >= 0; i--)
 		p = walk_level(a, p, i, key, klen, trailer, nx, &nx);
 	return nx;
+}
+
+void lsm_sl_side_push(lsm_arena *a, uint32_t off)
+{
+	lsm_sl_node *x = lsm_sl_node_at(a, off);
+	uint32_t head = atomic_load_explicit(&a->side_head, memory_order_relaxed);
+
+	/* Release on success publishes the node's contents with it, as the
+	 * skip list's CAS does (see "Ordering"). */
+	do
+		atomic_store_explicit(&x->next[0], head, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&a->side_head, &head, off,
+	                                              memory_order_release,
+	                                              memory_order_relaxed));
+	atomic_fetch_add_explicit(&a->entries, 1, memory_order_relaxed);
+}
+
+uint32_t lsm_sl_side_first(const lsm_arena *a)
+{
+	return atomic_load_explicit((_Atomic uint32_t *)&a->side_head,
+	                            memory_order_acquire);
 }
 
 uint32_t lsm_sl_first(const lsm_arena *a)

@@ -50,6 +50,7 @@ typedef struct lsm_arena {
 	uint32_t size;                 /* total bytes, header included */
 	_Atomic uint32_t used;         /* bump pointer: bytes handed out */
 	uint32_t head;                 /* offset of the skip list's head node */
+	_Atomic uint32_t side_head;    /* the side list (range tombstones), 0: empty */
 	_Atomic uint64_t entries;      /* nodes linked */
 } lsm_arena;
 
@@ -113,6 +114,16 @@ uint32_t lsm_sl_seek(const lsm_arena *a, const void *key, size_t klen,
                      uint64_t trailer);
 /* Offset of the first node, or 0. */
 uint32_t lsm_sl_first(const lsm_arena *a);
+
+/*
+ * The side list: an unordered, prepend-only, lock-free list of nodes kept
+ * apart from the skip list (the memtable keeps range tombstones there: they
+ * are rare, and a reader needs all of those that overlap a key, which a
+ * sorted-by-start search cannot give).  Nodes are built as usual, height 1.
+ * Walk with lsm_sl_side_first / lsm_sl_next.
+ */
+void lsm_sl_side_push(lsm_arena *a, uint32_t off);
+uint32_t lsm_sl_side_first(const lsm_arena *a);
 /* Offset of the node after off, or 0. */
 uint32_t lsm_sl_next(const lsm_arena *a, uint32_t off);
 

@@ -44,6 +44,7 @@
 
 #include "crc32.h"
 #include "dbint.h"
+#include "logrec.h"
 
 #define WAL_MAGIC   "LSMWAL01"
 #define WAL_VERSION 1
@@ -90,16 +91,9 @@ static int check_segment_header(const uint8_t *h, uint64_t seg_no)
 	return LSM_OK;
 }
 
-static void finish_record_header(uint8_t *hdr, size_t len, uint32_t payload_crc)
-{
-	lsm_put_fixed32(hdr + 4, (uint32_t)len);
-	lsm_put_fixed32(hdr + 8, lsm_crc32_mask(payload_crc));
-	lsm_put_fixed32(hdr, lsm_crc32_mask(lsm_crc32(hdr + 4, 8)));
-}
-
 void lsm_wal_record_header(uint8_t *hdr, const uint8_t *payload, size_t len)
 {
-	finish_record_header(hdr, len, lsm_crc32(payload, len));
+	lsm_logrec_header(hdr, len, lsm_crc32(payload, len));
 }
 
 /* ------------------------------------------------------------ writing */
@@ -213,7 +207,7 @@ int lsm_wal_start_segment(lsm_db *db, uint64_t seg_no)
 }
 
 /* Closes the current segment durably and starts the next. */
-static int rotate(lsm_db *db)
+int lsm_wal_rotate(lsm_db *db)
 {
 	lsm_wal_shared *w = &db->region->wal;
 	lsm_file *f;
@@ -253,11 +247,11 @@ int lsm_wal_append(lsm_db *db, const uint8_t *rep, size_t len, uint64_t first_se
 	/* the stored payload is the rep with its real first sequence */
 	lsm_put_fixed64(seqp, first_seq);
 	crc = lsm_crc32_extend(lsm_crc32(seqp, 8), rep + 8, len - 8);
-	finish_record_header(hdr, len, crc);
+	lsm_logrec_header(hdr, len, crc);
 
 	if (w->seg_written + w->buf_len > LSM_WAL_HEADER_SIZE &&
 	    w->seg_written + w->buf_len + reclen > db->opts.wal_segment_size &&
-	    (rc = rotate(db)) != LSM_OK)
+	    (rc = lsm_wal_rotate(db)) != LSM_OK)
 		return rc;
 	if (w->buf_len + reclen > w->buf_cap && (rc = lsm_wal_write_buffer(db)) != LSM_OK)
 		return rc;
@@ -378,20 +372,11 @@ int lsm_wal_sync_to(lsm_db *db, uint64_t lsn)
 /* Length of the valid record at off, or 0 when none starts there. */
 static size_t record_at(const uint8_t *buf, size_t size, size_t off)
 {
-	const uint8_t *h = buf + off;
 	uint32_t len;
 
-	if (size - off < LSM_WAL_RECORD_HEADER)
+	if (lsm_logrec_check(buf, size, off, &len) != LSM_LOGREC_OK)
 		return 0;
-	if (lsm_crc32_unmask(lsm_get_fixed32(h)) != lsm_crc32(h + 4, 8))
-		return 0;
-	len = lsm_get_fixed32(h + 4);
-	if (len > size - off - LSM_WAL_RECORD_HEADER)
-		return 0;
-	if (lsm_crc32_unmask(lsm_get_fixed32(h + 8)) !=
-	    lsm_crc32(h + LSM_WAL_RECORD_HEADER, len))
-		return 0;
-	if (lsm_batch_rep_validate(h + LSM_WAL_RECORD_HEADER, len) != LSM_OK)
+	if (lsm_batch_rep_validate(buf + off + LSM_WAL_RECORD_HEADER, len) != LSM_OK)
 		return 0;
 	return LSM_WAL_RECORD_HEADER + (size_t)len;
 }

@@ -89,6 +89,26 @@ struct lsm_env {
 lsm_env *lsm_env_posix(void);
 
 /* --------------------------------------------------------------- options */
+/*
+ * A compaction filter sees each put that no snapshot still needs in its
+ * old form (its sequence is at or below the oldest reader's), the newest
+ * version of its key, as compaction rewrites it, and decides:
+ *   LSM_FILTER_KEEP    as is;
+ *   LSM_FILTER_REMOVE  the key reads as deleted from then on (the entry
+ *                      becomes a tombstone, so no older version shows);
+ *   LSM_FILTER_CHANGE  *new_val (malloc'd; the engine frees it) of
+ *                      *new_vlen bytes replaces the value.
+ * It runs in the background thread, concurrently with everything else, and
+ * must not call into the database.
+ */
+#define LSM_FILTER_KEEP   0
+#define LSM_FILTER_REMOVE 1
+#define LSM_FILTER_CHANGE 2
+typedef int (*lsm_compaction_filter_fn)(void *arg, int level,
+                                        const void *key, size_t klen,
+                                        const void *val, size_t vlen, uint64_t seq,
+                                        void **new_val, size_t *new_vlen);
+
 typedef struct lsm_options {
 	lsm_env *env;                  /* NULL: lsm_env_posix() */
 	int      create_if_missing;    /* default 1 */
@@ -108,6 +128,28 @@ typedef struct lsm_options {
 	/* Recovery: 0 = stop with LSM_CORRUPTION on damage before the tail
 	 * of the log; 1 = skip damaged records and keep every good one. */
 	int      wal_salvage;
+	/* Memtables held in memory: one takes writes, the others wait for or
+	 * undergo their flush.  When all are full, writes stall until a flush
+	 * ends (default 3, 2..16). */
+	int      max_memtables;
+	/* Start a flush/compaction thread (private mode; default 1).  With 0
+	 * the caller runs background work itself through lsm_flush and
+	 * lsm_compact_range. */
+	int      background_thread;
+	/* SSTables */
+	size_t   block_size;           /* data block target (default 4096) */
+	int      bloom_bits_per_key;   /* default 10; 0: no filters */
+	int      compression;          /* 1: LZ4 per block when it saves 1/8 (default), 0: none */
+	size_t   block_cache_size;     /* bytes of uncompressed blocks (default 32 MiB; 0: none) */
+	/* leveled compaction */
+	int      l0_compaction_trigger;  /* L0 files that start a compaction (4) */
+	int      l0_slowdown_trigger;    /* L0 files that slow writes (20) */
+	int      l0_stop_trigger;        /* L0 files that stop writes (36) */
+	uint64_t max_bytes_for_level_base; /* L1 target size (default 256 MiB) */
+	int      level_size_multiplier;  /* each level 10x the one above */
+	uint64_t target_file_size;       /* compaction outputs split here (64 MiB) */
+	lsm_compaction_filter_fn compaction_filter;   /* NULL: none */
+	void    *compaction_filter_arg;
 } lsm_options;
 
 void lsm_options_init(lsm_options *opts);
@@ -136,6 +178,10 @@ int  lsm_put(lsm_db *db, const lsm_write_options *wo,
              const void *key, size_t klen, const void *val, size_t vlen);
 int  lsm_delete(lsm_db *db, const lsm_write_options *wo,
                 const void *key, size_t klen);
+/* Deletes every key in [start, end) at this point in time (one tombstone,
+ * whatever the number of keys).  LSM_INVALID unless start < end. */
+int  lsm_delete_range(lsm_db *db, const lsm_write_options *wo,
+                      const void *start, size_t slen, const void *end, size_t elen);
 
 /* Atomic write batches: all of a batch is visible, durable and recovered, or
  * none of it. */
@@ -144,6 +190,10 @@ int  lsm_batch_create(lsm_batch **out);
 int  lsm_batch_put(lsm_batch *b, const void *key, size_t klen,
                    const void *val, size_t vlen);
 int  lsm_batch_delete(lsm_batch *b, const void *key, size_t klen);
+/* Deletes every key in [start, end) that exists when the batch is written
+ * (keys written later are not affected).  LSM_INVALID unless start < end. */
+int  lsm_batch_delete_range(lsm_batch *b, const void *start, size_t slen,
+                            const void *end, size_t elen);
 void lsm_batch_clear(lsm_batch *b);
 uint32_t lsm_batch_count(const lsm_batch *b);
 void lsm_batch_destroy(lsm_batch *b);
@@ -155,6 +205,16 @@ int  lsm_get(lsm_db *db, const lsm_read_options *ro,
              const void *key, size_t klen, void **val, size_t *vlen);
 void lsm_free(void *p);
 
+/* Writes every memtable holding data to L0 SSTables and waits for it
+ * (then the WAL holds nothing that is not also in a table). */
+int  lsm_flush(lsm_db *db);
+
+/* Compacts every level over the user keys [begin, end] (NULL: unbounded)
+ * down to the bottommost level holding data there: overwritten versions,
+ * tombstones and range-deleted keys no snapshot needs are dropped. */
+int  lsm_compact_range(lsm_db *db, const void *begin, size_t blen,
+                       const void *end, size_t elen);
+
 /* Makes every write so far durable (manual sync policy). */
 int  lsm_sync_wal(lsm_db *db);
 
@@ -164,7 +224,11 @@ void lsm_snapshot_release(lsm_db *db, const lsm_snapshot *snap);
 uint64_t lsm_snapshot_sequence(const lsm_snapshot *snap);
 
 /* Iterators walk keys in ascending order at one snapshot (the read options',
- * or the latest at creation), honouring the bounds. */
+ * or the latest at creation), honouring the bounds.  The pointers key and
+ * value return stay valid until the iterator moves, or until the same
+ * thread writes to the database (a write may make the iterator let go of
+ * memory it pinned; it stays on the same entry).  An iterator is used by
+ * one thread at a time, and is destroyed before its database is closed. */
 typedef struct lsm_iter lsm_iter;
 int  lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out);
 void lsm_iter_seek_to_first(lsm_iter *it);
@@ -179,9 +243,27 @@ void lsm_iter_destroy(lsm_iter *it);
 /* --------------------------------------------------------------- stats */
 typedef struct lsm_stats {
 	uint64_t last_sequence;        /* newest visible sequence */
-	uint64_t memtable_bytes;       /* arena bytes in use */
-	uint64_t memtable_capacity;
+	uint64_t memtable_bytes;       /* arena bytes in use, all memtables */
+	uint64_t memtable_capacity;    /* arena bytes, all memtables */
 	uint64_t memtable_entries;
+	uint64_t immutable_memtables;  /* full, awaiting or under flush */
+	uint64_t flushes;              /* memtables written to L0 */
+	uint64_t write_stalls;         /* writes that waited for a free memtable */
+	uint64_t write_stall_micros;   /* time they waited */
+	uint64_t write_slowdowns;      /* writes delayed 1 ms: many L0 files */
+	uint64_t flush_bytes;          /* bytes of L0 tables written by flushes */
+	uint64_t compactions;
+	uint64_t compact_read_bytes;   /* table bytes compactions read */
+	uint64_t compact_write_bytes;  /* table bytes compactions wrote */
+	/* (flush_bytes + compact_write_bytes) / wal_bytes: bytes written to
+	 * tables per byte logged */
+	double   write_amplification;
+	uint64_t level_files[7];       /* per level: files and bytes */
+	uint64_t level_bytes[7];
+	uint64_t block_cache_hits;
+	uint64_t block_cache_misses;
+	uint64_t block_cache_usage;    /* bytes held */
+	uint64_t block_cache_capacity;
 	uint64_t wal_bytes;            /* bytes appended to the WAL since open */
 	uint64_t wal_syncs;            /* fsyncs of the WAL */
 	uint64_t wal_synced_writes;    /* writes made durable by those fsyncs */

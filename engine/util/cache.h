@@ -37,8 +37,10 @@ typedef struct lsm_cache_handle {
 
 typedef struct lsm_cache_stats {
 	uint64_t capacity;                /* bytes usable for entries */
-	uint64_t usage;                   /* bytes held by entries */
-	uint64_t entries;
+	uint64_t usage;                   /* bytes held by entries, their
+	                                   * headers and rounding included,
+	                                   * erased-but-pinned ones too */
+	uint64_t entries;                 /* entries a lookup can find */
 	uint64_t hits, misses, inserts, evictions;
 	uint64_t insert_busy;             /* inserts refused: all pinned */
 } lsm_cache_stats;
@@ -60,8 +62,11 @@ int  lsm_cache_lookup(lsm_cache *c, uint64_t file, uint64_t offset,
                       lsm_cache_handle *h);
 
 /* Copies len bytes in as (file, offset), replacing any older entry, and
- * returns it pinned.  LSM_TOOBIG when len exceeds what one shard can hold,
- * LSM_BUSY when no room can be freed now.  Either way nothing changed. */
+ * returns it pinned.  LSM_TOOBIG when len exceeds what one shard can hold
+ * (an eighth of its heap), LSM_BUSY when no room can be freed now.  Either
+ * way no entry was added or replaced.  (A BUSY insert may have evicted some
+ * unpinned entries trying, only when pinned entries fragment the shard;
+ * when too much is pinned it fails before evicting anything.) */
 int  lsm_cache_insert(lsm_cache *c, uint64_t file, uint64_t offset,
                       const void *data, size_t len, lsm_cache_handle *h);
 
@@ -72,5 +77,10 @@ void lsm_cache_release(lsm_cache *c, lsm_cache_handle *h);
 void lsm_cache_erase_file(lsm_cache *c, uint64_t file);
 
 void lsm_cache_get_stats(lsm_cache *c, lsm_cache_stats *st);
+
+/* Walks the whole cache under each shard's lock and checks its internal
+ * invariants (allocator, table, LRU, counters): LSM_OK or LSM_CORRUPTION.
+ * O(size of the range); for tests and inspection tools. */
+int  lsm_cache_check(lsm_cache *c);
 
 #endif
