@@ -674,7 +674,7 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 {
 	lsm_region *r = db->region;
 	uint64_t first, end_lsn = 0;
-	uint32_t chunk, slot;
+	uint32_t chunk = 0, slot = 0;
 	size_t need;
 	int rc, need_sync, synced_write = wo && wo->sync;
 

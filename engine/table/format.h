@@ -80,7 +80,9 @@
  *     lsm.key.largest, lsm.key.smallest: an internal key (user key |
  *       fixed64 trailer), present only when the table has any entry
  *   Unknown names are ignored; every name above is mandatory (the key names
- *   only when entries + range deletions > 0).
+ *   only when entries + range deletions > 0).  lsm.data.blocks and
+ *   lsm.data.bytes must match the index (the data area is exactly
+ *   [0, lsm.data.bytes)); lsm.filter.bytes the filter block's size.
  *
  * ========================================================== footer
  *
