@@ -14,7 +14,7 @@
  * Snappy (LevelDB, which has no LZ4) block compression.
  *
  * Usage:
- *   engine_vs_peers [--benchmarks=fillseq,fillrandom,overwrite,readrandom,readseq]
+ *   engine_vs_peers [--benchmarks=fillseq,fillrandom,overwrite,readrandom,readmissing,readseq]
  *                   [--engines=lsm,leveldb,rocksdb] [--num=N] [--key_size=16]
  *                   [--value_size=100] [--threads=T] [--sync]
  *                   [--write_buffer_mb=M] [--dir=PATH]
@@ -52,8 +52,10 @@ static struct {
 	const char *benchmarks;
 	const char *engines;
 	char dir[512];
-} cfg = {1000000, 16, 100, 1, 0, 0,
-         "fillseq,fillrandom,overwrite,readrandom,readseq", "lsm,leveldb,rocksdb", ""};
+	long cache_mb;
+} cfg = {1000000, 16, 100, 1, 0, 64,
+         "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq",
+         "lsm,leveldb,rocksdb", "", 64};
 
 static char *value_pool;
 static size_t value_pool_len;
@@ -108,8 +110,8 @@ static size_t write_buffer_bytes(void)
 	long mb = cfg.write_buffer_mb;
 
 	if (mb == 0) {
-		/* Memtable-only comparison: room for a fill plus an overwrite of
-		 * every key, so no engine flushes during the run. */
+		/* --write_buffer_mb=0: a memtable-only comparison, room for a fill
+		 * plus an overwrite of every key, so no engine flushes. */
 		double need = 2.2 * (double)cfg.num * cfg.threads *
 		              (cfg.key_size + cfg.value_size + 48);
 
@@ -118,6 +120,11 @@ static size_t write_buffer_bytes(void)
 			mb = 4000;
 	}
 	return (size_t)mb << 20;
+}
+
+static size_t cache_bytes(void)
+{
+	return (size_t)cfg.cache_mb << 20;
 }
 
 /* lsm */
@@ -130,6 +137,8 @@ static void lsm_e_open(engine *e, const char *path)
 
 	lsm_options_init(&o);
 	o.memtable_size = write_buffer_bytes();
+	o.block_cache_size = cache_bytes();
+	o.bloom_bits_per_key = 10;
 	rc = lsm_open(&o, path, &db);
 	if (rc != LSM_OK)
 		die(e->name, "open", lsm_strerror(rc));
@@ -191,7 +200,7 @@ static void ldb_open(engine *e, const char *path)
 	e->opts = leveldb_options_create();
 	leveldb_options_set_create_if_missing(e->opts, 1);
 	leveldb_options_set_write_buffer_size(e->opts, write_buffer_bytes());
-	e->cache = leveldb_cache_create_lru(64 << 20);
+	e->cache = leveldb_cache_create_lru(cache_bytes());
 	leveldb_options_set_cache(e->opts, e->cache);
 	e->filter = leveldb_filterpolicy_create_bloom(10);
 	leveldb_options_set_filter_policy(e->opts, e->filter);
@@ -264,7 +273,7 @@ static void rdb_open(engine *e, const char *path)
 	rocksdb_options_set_create_if_missing(e->opts, 1);
 	rocksdb_options_set_write_buffer_size(e->opts, write_buffer_bytes());
 	rocksdb_options_set_compression(e->opts, rocksdb_lz4_compression);
-	e->cache = rocksdb_cache_create_lru(64 << 20);
+	e->cache = rocksdb_cache_create_lru(cache_bytes());
 	rocksdb_block_based_options_set_block_cache(t, e->cache);
 	e->filter = rocksdb_filterpolicy_create_bloom(10);
 	rocksdb_block_based_options_set_filter_policy(t, e->filter);
@@ -337,10 +346,12 @@ static engine engines[] = {
 
 /* ---------------------------------------------------------------- workloads */
 
-typedef enum { W_FILLSEQ, W_FILLRANDOM, W_OVERWRITE, W_READRANDOM, W_READSEQ } workload;
+typedef enum {
+	W_FILLSEQ, W_FILLRANDOM, W_OVERWRITE, W_READRANDOM, W_READMISSING, W_READSEQ
+} workload;
 
 static const char *const workload_names[] = {
-	"fillseq", "fillrandom", "overwrite", "readrandom", "readseq"};
+	"fillseq", "fillrandom", "overwrite", "readrandom", "readmissing", "readseq"};
 
 typedef struct worker {
 	engine *e;
@@ -364,12 +375,15 @@ static void *run_worker(void *p)
 		a->done = a->e->scan(a->e, cfg.num);
 	} else {
 		for (long i = 0; i < cfg.num; i++) {
+			uint64_t space = (uint64_t)cfg.num * (uint64_t)cfg.threads;
 			uint64_t k = a->w == W_FILLSEQ
 				? (uint64_t)a->id * (uint64_t)cfg.num + (uint64_t)i
-				: rng_next(&seed) % ((uint64_t)cfg.num * (uint64_t)cfg.threads);
+				: rng_next(&seed) % space;
 
+			if (a->w == W_READMISSING)
+				k += space;           /* never written: above every key */
 			make_key(key, k);
-			if (a->w == W_READRANDOM) {
+			if (a->w == W_READRANDOM || a->w == W_READMISSING) {
 				a->found += a->e->get(a->e, key, (size_t)cfg.key_size);
 			} else {
 				size_t off = (size_t)(rng_next(&seed) %
@@ -492,6 +506,7 @@ int main(int argc, char **argv)
 		else if (parse_flag(argv[i], "--value_size", &v) && v) cfg.value_size = atoi(v);
 		else if (parse_flag(argv[i], "--threads", &v) && v) cfg.threads = atoi(v);
 		else if (parse_flag(argv[i], "--write_buffer_mb", &v) && v) cfg.write_buffer_mb = atol(v);
+		else if (parse_flag(argv[i], "--cache_mb", &v) && v) cfg.cache_mb = atol(v);
 		else if (parse_flag(argv[i], "--dir", &v) && v) snprintf(cfg.dir, sizeof cfg.dir, "%s", v);
 		else if (parse_flag(argv[i], "--sync", &v)) cfg.sync = v ? atoi(v) : 1;
 		else {
@@ -524,8 +539,9 @@ int main(int argc, char **argv)
 		value_pool[i] = (i / 16) % 2 ? 'x' : (char)(' ' + rng_next(&seed) % 95);
 
 	printf("engine_vs_peers: num=%ld key_size=%d value_size=%d threads=%d sync=%d "
-	       "write_buffer=%zuMiB dir=%s\n", cfg.num, cfg.key_size, cfg.value_size,
-	       cfg.threads, cfg.sync, write_buffer_bytes() >> 20, cfg.dir);
+	       "write_buffer=%zuMiB cache=%zuMiB bloom=10 dir=%s\n", cfg.num, cfg.key_size,
+	       cfg.value_size, cfg.threads, cfg.sync, write_buffer_bytes() >> 20,
+	       cache_bytes() >> 20, cfg.dir);
 	for (int w = W_FILLSEQ; w <= W_READSEQ; w++)
 		if (listed(cfg.benchmarks, workload_names[w]))
 			run_workload((workload)w);

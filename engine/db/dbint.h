@@ -359,6 +359,10 @@ void lsm_mem_insert_batch(lsm_arena *a, uint32_t chunk, const uint8_t *rep,
  * LSM_NOTFOUND when absent or deleted.  *deleted set when a tombstone hit. */
 int  lsm_mem_get(const lsm_arena *a, const void *key, size_t klen, uint64_t seq,
                  const uint8_t **val, size_t *vlen, int *found_tombstone);
+/* The memtable bloom filter: set up an arena's (after lsm_arena_init), and
+ * 0 when key is certainly not in the arena. */
+void lsm_mem_bloom_init(lsm_arena *a);
+int  lsm_mem_may_contain(const lsm_arena *a, const void *key, size_t klen);
 /* The newest version of key at or below seq, whatever its type:
  * LSM_OK with its trailer and value, or LSM_NOTFOUND. */
 int  lsm_mem_get_version(const lsm_arena *a, const void *key, size_t klen,

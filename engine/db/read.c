@@ -178,12 +178,13 @@ int lsm_readview_get(lsm_db *db, const lsm_readview *rv, const void *key,
 	int rc = LSM_OK, tomb = 0;
 
 	for (int i = 0; i < rv->mem.n && !f.hit; i++) {
+		const lsm_arena *a = lsm_slot_arena(db->region, rv->mem.slot[i]);
 		const uint8_t *v;
 		size_t n;
 		uint64_t tr;
 
-		if (lsm_mem_get_version(lsm_slot_arena(db->region, rv->mem.slot[i]), key, klen,
-		                        seq, &tr, &v, &n) == LSM_OK) {
+		if (lsm_mem_may_contain(a, key, klen) &&
+		    lsm_mem_get_version(a, key, klen, seq, &tr, &v, &n) == LSM_OK) {
 			f.hit = 1;
 			f.trailer = tr;
 			if (lsm_trailer_type(tr) == LSM_TYPE_PUT) {

@@ -99,6 +99,8 @@ int lsm_arena_init(void *mem, size_t size)
 		return LSM_INVALID;   /* unreachable for size >= 4096 */
 	lsm_sl_node_init(a, head, NULL, 0, 0, NULL, 0, LSM_SL_MAX_HEIGHT);
 	a->head = head;
+	a->bloom_off = 0;
+	a->bloom_lines = 0;
 	return LSM_OK;
 }
 

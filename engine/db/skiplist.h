@@ -52,6 +52,8 @@ typedef struct lsm_arena {
 	uint32_t head;                 /* offset of the skip list's head node */
 	_Atomic uint32_t side_head;    /* the side list (range tombstones), 0: empty */
 	_Atomic uint64_t entries;      /* nodes linked */
+	uint32_t bloom_off;            /* the memtable's bloom filter (memtable.c): */
+	uint32_t bloom_lines;          /* 64-byte lines at bloom_off, 0: none */
 } lsm_arena;
 
 typedef struct lsm_sl_node {
