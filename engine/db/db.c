@@ -249,41 +249,9 @@ static int write_identity(lsm_db *db)
 	return rc == LSM_OK ? db->env->sync_dir(db->env, db->dir) : rc;
 }
 
-typedef struct seg_list {
-	uint64_t *v;
-	size_t n, cap;
-} seg_list;
-
-static int collect_segment(void *arg, const char *name)
-{
-	seg_list *l = arg;
-	uint64_t seg;
-
-	if (!lsm_wal_parse_name(name, &seg))
-		return LSM_OK;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		uint64_t *v = realloc(l->v, cap * sizeof *v);
-
-		if (v == NULL)
-			return LSM_NOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = seg;
-	return LSM_OK;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Makes `slot` (claimed, RESETTING) the active memtable, its records
  * starting in WAL segment wal_seg.  Caller holds write_mu (or recovers). */
-static void activate(lsm_region *r, int slot, uint64_t wal_seg)
+void lsm_db_activate(lsm_region *r, int slot, uint64_t wal_seg)
 {
 	lsm_memslot *m = &r->mem[slot];
 
@@ -294,120 +262,12 @@ static void activate(lsm_region *r, int slot, uint64_t wal_seg)
 }
 
 /* Retires the active memtable from writing and wakes the flusher. */
-static void freeze_active(lsm_region *r)
+void lsm_db_freeze_active(lsm_region *r)
 {
 	atomic_store(&r->mem[r->active].state, LSM_MEM_IMMUTABLE);
 	pthread_mutex_lock(&r->bg_mu);
 	pthread_cond_broadcast(&r->flush_cv);
 	pthread_mutex_unlock(&r->bg_mu);
-}
-
-typedef struct replay_ctx {
-	lsm_db *db;
-	uint64_t seg;              /* segment being replayed */
-} replay_ctx;
-
-/* Recovery's memtable switch: like a writer's, but the WAL is not open
- * for appends yet, and with every slot taken the oldest immutable
- * memtable is flushed right here (no background thread runs yet). */
-static int recovery_switch(lsm_db *db, uint64_t seg)
-{
-	lsm_region *r = db->region;
-	int slot, rc;
-
-	freeze_active(r);
-	while ((slot = lsm_memslot_claim(r)) < 0)
-		if ((rc = lsm_flush_oldest(db)) != LSM_OK)
-			return rc;
-	activate(r, slot, seg);
-	return LSM_OK;
-}
-
-/* Replays one WAL record into the memtables, skipping batches an SSTable
- * already holds (flushed memtables are always the oldest, and a batch
- * never spans two memtables, so "all of it <= flushed_seq" decides). */
-static int replay_record(void *arg, const uint8_t *rep, size_t len)
-{
-	replay_ctx *ctx = arg;
-	lsm_db *db = ctx->db;
-	lsm_region *r = db->region;
-	uint64_t first = lsm_batch_rep_seq(rep);
-	uint32_t count = lsm_batch_rep_count(rep);
-	uint64_t last = first + count - 1;
-	size_t need;
-	uint32_t chunk;
-	int rc;
-
-	if (count == 0 || last <= db->flushed_seq)
-		return LSM_OK;
-	need = lsm_mem_batch_bytes(rep, len, first);
-	if (need > r->arena_size)
-		return LSM_FULL;   /* written with a larger memtable_size */
-	while ((chunk = lsm_arena_alloc(lsm_slot_arena(r, r->active), need)) == 0)
-		if ((rc = recovery_switch(db, ctx->seg)) != LSM_OK)
-			return rc;
-	lsm_mem_insert_batch(lsm_slot_arena(r, r->active), chunk, rep, len, first);
-	atomic_store(&r->mem[r->active].last_seq, last);
-	if (last > r->last_seq)
-		r->last_seq = last;
-	return LSM_OK;
-}
-
-static int count_segment(void *arg, const char *name)
-{
-	uint64_t *n = arg, seg;
-
-	if (lsm_wal_parse_name(name, &seg))
-		(*n)++;
-	return LSM_OK;
-}
-
-void lsm_db_count_wal_segments(lsm_db *db)
-{
-	uint64_t n = 0;
-
-	if (db->env->list_dir(db->env, db->dir, count_segment, &n) == LSM_OK)
-		atomic_store(&db->region->n_wal_segments, n);
-}
-
-static int recover(lsm_db *db)
-{
-	lsm_region *r = db->region;
-	seg_list segs = {0};
-	replay_ctx ctx = {db, 0};
-	uint64_t next_seg = db->log_number > 0 ? db->log_number : 1;
-	char path[4096];
-	size_t i, first = 0;
-	int rc, flags, slot;
-
-	rc = db->env->list_dir(db->env, db->dir, collect_segment, &segs);
-	if (rc == LSM_OK && segs.n > 0) {
-		qsort(segs.v, segs.n, sizeof *segs.v, cmp_u64);
-		/* segments below log_number are flushed and about to be removed */
-		while (first < segs.n && segs.v[first] < db->log_number)
-			first++;
-		if (segs.v[segs.n - 1] + 1 > next_seg)
-			next_seg = segs.v[segs.n - 1] + 1;
-	}
-	r->last_seq = db->flushed_seq;
-	slot = lsm_memslot_claim(r);
-	activate(r, slot, first < segs.n ? segs.v[first] : next_seg);
-	for (i = first; i < segs.n && rc == LSM_OK; i++) {
-		lsm_wal_path(db->dir, segs.v[i], path, sizeof path);
-		flags = (i + 1 == segs.n ? LSM_WAL_TAIL_OK : 0) |
-		        (db->opts.wal_salvage ? LSM_WAL_SALVAGE : 0);
-		ctx.seg = segs.v[i];
-		rc = lsm_wal_replay_segment(db->env, path, segs.v[i], flags,
-		                            replay_record, &ctx,
-		                            &r->recovered_records,
-		                            &r->recovered_bytes_dropped, NULL);
-	}
-	atomic_store(&r->n_wal_segments, segs.n - first);
-	free(segs.v);
-	if (rc != LSM_OK)
-		return rc;
-	atomic_store(&r->visible_seq, r->last_seq);
-	return lsm_wal_start_segment(db, next_seg);
 }
 
 static void db_free(lsm_db *db)
@@ -489,7 +349,7 @@ int lsm_open(const lsm_options *opts, const char *dir, lsm_db **out)
 	                                   : NULL;
 	if ((rc = lsm_fileset_open(db)) != LSM_OK)
 		goto fail;
-	if ((rc = recover(db)) != LSM_OK)
+	if ((rc = lsm_db_recover(db)) != LSM_OK)
 		goto fail;
 	/* what a crash left behind: temp files, unlisted tables, old logs */
 	lsm_db_remove_obsolete(db);
@@ -590,8 +450,8 @@ int lsm_db_switch_memtable(lsm_db *db)
 		atomic_store(&r->mem[slot].state, LSM_MEM_FREE);
 		return rc;
 	}
-	freeze_active(r);
-	activate(r, slot, r->wal.seg_no);
+	lsm_db_freeze_active(r);
+	lsm_db_activate(r, slot, r->wal.seg_no);
 	return LSM_OK;
 }
 

@@ -273,6 +273,12 @@ void lsm_bg_stop(lsm_db *db);
 int  lsm_db_switch_memtable(lsm_db *db);
 void lsm_db_count_wal_segments(lsm_db *db);
 
+/* db.c: memtable switches */
+void lsm_db_activate(lsm_region *r, int slot, uint64_t wal_seg);
+void lsm_db_freeze_active(lsm_region *r);
+/* recover.c: replays the WAL into memtables at open */
+int  lsm_db_recover(lsm_db *db);
+
 /* compact.c */
 int  lsm_compaction_wanted(lsm_db *db);
 int  lsm_compact_step(lsm_db *db);

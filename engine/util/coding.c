@@ -97,17 +97,11 @@ static int decode_varint(const uint8_t **pp, const uint8_t *limit,
 	return LSM_CORRUPTION;	/* not reached: lastmax < 0x80 ends the loop */
 }
 
-int lsm_decode_varint32(const uint8_t **p, const uint8_t *limit, uint32_t *v)
+int lsm_decode_varint32_slow(const uint8_t **p, const uint8_t *limit, uint32_t *v)
 {
 	uint64_t r;
 	int rc;
 
-	/* Most lengths and counts are one byte. */
-	if (*p < limit && **p < 0x80) {
-		*v = **p;
-		(*p)++;
-		return LSM_OK;
-	}
 	rc = decode_varint(p, limit, LSM_MAX_VARINT32_LEN, 0x0f, &r);
 	if (rc == LSM_OK)
 		*v = (uint32_t)r;

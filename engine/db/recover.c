@@ -1,0 +1,279 @@
+/*
+ * recover.c — opening a database's log: WAL segments replayed into memtables.
+ *
+ * Segments at or after the manifest's log_number are replayed in order;
+ * batches whose sequences an SSTable already holds (<= last_sequence) are
+ * skipped; when the memtables fill, the oldest is flushed right here.  The
+ * newest segment may end in a torn record (cut off); damage before that is
+ * LSM_CORRUPTION unless wal_salvage is set.  Afterwards every replayed
+ * batch is visible (visible_seq = last sequence) and new writes go to a
+ * fresh segment.
+ *
+ * Invariant: the memtables end up holding exactly the batches of the log
+ * that no SSTable holds, each linked exactly once.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dbint.h"
+
+typedef struct seg_list {
+	uint64_t *v;
+	size_t n, cap;
+} seg_list;
+
+static int collect_segment(void *arg, const char *name)
+{
+	seg_list *l = arg;
+	uint64_t seg;
+
+	if (!lsm_wal_parse_name(name, &seg))
+		return LSM_OK;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		uint64_t *v = realloc(l->v, cap * sizeof *v);
+
+		if (v == NULL)
+			return LSM_NOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = seg;
+	return LSM_OK;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Replay in parallel.  Linking a node into a big skip list is a chain of
+ * cache misses, and replaying a log is nothing but that, so records are
+ * staged (copied, with their arena chunk already allocated in order) and
+ * linked by every core at once: the skip list takes concurrent inserts,
+ * and sequences, hence node heights and chunk sizes, do not depend on the
+ * order of linking.  A stage is drained before a memtable switch (its
+ * flush needs the memtable whole) and at the end.
+ */
+#define STAGE_BYTES  ((size_t)16 << 20)
+#define MAX_REPLAYERS 8
+
+typedef struct replay_job {
+	size_t off, len;           /* the rep in the stage buffer */
+	uint64_t first;
+	uint32_t slot, chunk;
+} replay_job;
+
+typedef struct replay_ctx {
+	lsm_db *db;
+	uint64_t seg;              /* segment being replayed */
+	uint8_t *stage;
+	size_t used;
+	replay_job *jobs;
+	size_t njobs, cap;
+	int workers;
+} replay_ctx;
+
+typedef struct replay_worker {
+	replay_ctx *ctx;
+	int id;
+} replay_worker;
+
+static void *link_share(void *arg)
+{
+	replay_worker *w = arg;
+	replay_ctx *ctx = w->ctx;
+	lsm_region *r = ctx->db->region;
+
+	for (size_t i = (size_t)w->id; i < ctx->njobs; i += (size_t)ctx->workers) {
+		const replay_job *j = &ctx->jobs[i];
+
+		lsm_mem_insert_batch(lsm_slot_arena(r, j->slot), j->chunk, ctx->stage + j->off,
+		                     j->len, j->first);
+	}
+	return NULL;
+}
+
+/* Links every staged record; the stage is empty afterwards. */
+static void drain(replay_ctx *ctx)
+{
+	pthread_t th[MAX_REPLAYERS];
+	replay_worker w[MAX_REPLAYERS];
+	int started = 0;
+
+	for (int i = 1; i < ctx->workers && ctx->njobs > 1000; i++) {
+		w[i] = (replay_worker){ctx, i};
+		if (pthread_create(&th[i], NULL, link_share, &w[i]) != 0)
+			break;
+		started = i;
+	}
+	if (started == 0) {
+		/* alone: link everything here */
+		int saved = ctx->workers;
+
+		ctx->workers = 1;
+		w[0] = (replay_worker){ctx, 0};
+		link_share(&w[0]);
+		ctx->workers = saved;
+	} else {
+		int saved = ctx->workers;
+
+		ctx->workers = started + 1;    /* the shares the threads assume */
+		w[0] = (replay_worker){ctx, 0};
+		link_share(&w[0]);
+		for (int i = 1; i <= started; i++)
+			pthread_join(th[i], NULL);
+		ctx->workers = saved;
+	}
+	ctx->njobs = 0;
+	ctx->used = 0;
+}
+
+/* Recovery's memtable switch: like a writer's, but the WAL is not open
+ * for appends yet, and with every slot taken the oldest immutable
+ * memtable is flushed right here (no background thread runs yet). */
+static int recovery_switch(replay_ctx *ctx)
+{
+	lsm_db *db = ctx->db;
+	lsm_region *r = db->region;
+	int slot, rc;
+
+	drain(ctx);
+	lsm_db_freeze_active(r);
+	while ((slot = lsm_memslot_claim(r)) < 0)
+		if ((rc = lsm_flush_oldest(db)) != LSM_OK)
+			return rc;
+	lsm_db_activate(r, slot, ctx->seg);
+	return LSM_OK;
+}
+
+static int stage(replay_ctx *ctx, const uint8_t *rep, size_t len, uint64_t first,
+                 uint32_t slot, uint32_t chunk)
+{
+	if (ctx->used + len > STAGE_BYTES && ctx->njobs > 0)
+		drain(ctx);
+	if (ctx->used + len > STAGE_BYTES) {
+		/* one record bigger than the stage: link it right away */
+		lsm_mem_insert_batch(lsm_slot_arena(ctx->db->region, slot), chunk, rep, len, first);
+		return LSM_OK;
+	}
+	if (ctx->njobs == ctx->cap) {
+		size_t cap = ctx->cap ? 2 * ctx->cap : 4096;
+		replay_job *j = realloc(ctx->jobs, cap * sizeof *j);
+
+		if (j == NULL)
+			return LSM_NOMEM;
+		ctx->jobs = j;
+		ctx->cap = cap;
+	}
+	memcpy(ctx->stage + ctx->used, rep, len);
+	ctx->jobs[ctx->njobs++] = (replay_job){ctx->used, len, first, slot, chunk};
+	ctx->used += len;
+	return LSM_OK;
+}
+
+/* Replays one WAL record into the memtables, skipping batches an SSTable
+ * already holds (flushed memtables are always the oldest, and a batch
+ * never spans two memtables, so "all of it <= flushed_seq" decides). */
+static int replay_record(void *arg, const uint8_t *rep, size_t len)
+{
+	replay_ctx *ctx = arg;
+	lsm_db *db = ctx->db;
+	lsm_region *r = db->region;
+	uint64_t first = lsm_batch_rep_seq(rep);
+	uint32_t count = lsm_batch_rep_count(rep);
+	uint64_t last = first + count - 1;
+	size_t need;
+	uint32_t chunk;
+	int rc;
+
+	if (count == 0 || last <= db->flushed_seq)
+		return LSM_OK;
+	need = lsm_mem_batch_bytes(rep, len, first);
+	if (need > r->arena_size)
+		return LSM_FULL;   /* written with a larger memtable_size */
+	while ((chunk = lsm_arena_alloc(lsm_slot_arena(r, r->active), need)) == 0)
+		if ((rc = recovery_switch(ctx)) != LSM_OK)
+			return rc;
+	if ((rc = stage(ctx, rep, len, first, r->active, chunk)) != LSM_OK)
+		return rc;
+	atomic_store(&r->mem[r->active].last_seq, last);
+	if (last > r->last_seq)
+		r->last_seq = last;
+	return LSM_OK;
+}
+
+static int count_segment(void *arg, const char *name)
+{
+	uint64_t *n = arg, seg;
+
+	if (lsm_wal_parse_name(name, &seg))
+		(*n)++;
+	return LSM_OK;
+}
+
+void lsm_db_count_wal_segments(lsm_db *db)
+{
+	uint64_t n = 0;
+
+	if (db->env->list_dir(db->env, db->dir, count_segment, &n) == LSM_OK)
+		atomic_store(&db->region->n_wal_segments, n);
+}
+
+int lsm_db_recover(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	seg_list segs = {0};
+	replay_ctx ctx = {0};
+	uint64_t next_seg = db->log_number > 0 ? db->log_number : 1;
+	char path[4096];
+	size_t i, first = 0;
+	int rc, flags, slot;
+
+	rc = db->env->list_dir(db->env, db->dir, collect_segment, &segs);
+	if (rc == LSM_OK && segs.n > 0) {
+		qsort(segs.v, segs.n, sizeof *segs.v, cmp_u64);
+		/* segments below log_number are flushed and about to be removed */
+		while (first < segs.n && segs.v[first] < db->log_number)
+			first++;
+		if (segs.v[segs.n - 1] + 1 > next_seg)
+			next_seg = segs.v[segs.n - 1] + 1;
+	}
+	ctx.db = db;
+	ctx.workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (ctx.workers < 1)
+		ctx.workers = 1;
+	if (ctx.workers > MAX_REPLAYERS)
+		ctx.workers = MAX_REPLAYERS;
+	if ((ctx.stage = malloc(STAGE_BYTES)) == NULL) {
+		free(segs.v);
+		return LSM_NOMEM;
+	}
+	r->last_seq = db->flushed_seq;
+	slot = lsm_memslot_claim(r);
+	lsm_db_activate(r, slot, first < segs.n ? segs.v[first] : next_seg);
+	for (i = first; i < segs.n && rc == LSM_OK; i++) {
+		lsm_wal_path(db->dir, segs.v[i], path, sizeof path);
+		flags = (i + 1 == segs.n ? LSM_WAL_TAIL_OK : 0) |
+		        (db->opts.wal_salvage ? LSM_WAL_SALVAGE : 0);
+		ctx.seg = segs.v[i];
+		rc = lsm_wal_replay_segment(db->env, path, segs.v[i], flags,
+		                            replay_record, &ctx,
+		                            &r->recovered_records,
+		                            &r->recovered_bytes_dropped, NULL);
+	}
+	drain(&ctx);
+	free(ctx.stage);
+	free(ctx.jobs);
+	atomic_store(&r->n_wal_segments, segs.n - first);
+	free(segs.v);
+	if (rc != LSM_OK)
+		return rc;
+	atomic_store(&r->visible_seq, r->last_seq);
+	return lsm_wal_start_segment(db, next_seg);
+}
