@@ -399,7 +399,7 @@ static void *run_worker(void *p)
 	return NULL;
 }
 
-static double run_one(engine *e, workload w)
+static double run_one(engine *e, workload w, long *found)
 {
 	pthread_t th[64];
 	worker ws[64];
@@ -407,6 +407,7 @@ static double run_one(engine *e, workload w)
 	long done = 0;
 	double secs = 0;
 
+	*found = 0;
 	pthread_barrier_init(&start, NULL, (unsigned)cfg.threads);
 	for (int t = 0; t < cfg.threads; t++) {
 		ws[t] = (worker){e, w, t, 0, 0, &start, 0};
@@ -415,6 +416,7 @@ static double run_one(engine *e, workload w)
 	for (int t = 0; t < cfg.threads; t++) {
 		pthread_join(th[t], NULL);
 		done += ws[t].done;
+		*found += w == W_READSEQ ? ws[t].done : ws[t].found;
 		if (ws[t].secs > secs)
 			secs = ws[t].secs;
 	}
@@ -449,7 +451,8 @@ static void fresh_dir(const char *path)
 static void run_workload(workload w)
 {
 	double ops[N_ENGINES] = {0};
-	int fill = w == W_FILLSEQ || w == W_FILLRANDOM;
+	long found[N_ENGINES] = {0};
+	int fill = w == W_FILLSEQ || w == W_FILLRANDOM, first = -1;
 
 	for (int i = 0; i < N_ENGINES; i++) {
 		engine *e = &engines[i];
@@ -461,8 +464,17 @@ static void run_workload(workload w)
 		if (fill)
 			fresh_dir(path);
 		e->open(e, path);
-		ops[i] = run_one(e, w);
+		ops[i] = run_one(e, w, &found[i]);
 		e->close(e);
+		/* Every engine ran the same operations: reads must find the same
+		 * keys.  A difference is a wrong answer somewhere, not noise. */
+		if (first < 0) {
+			first = i;
+		} else if (found[i] != found[first]) {
+			fprintf(stderr, "%s: %s found %ld keys, %s found %ld\n", workload_names[w],
+			        engines[first].name, found[first], e->name, found[i]);
+			exit(1);
+		}
 	}
 	printf("%-11s", workload_names[w]);
 	for (int i = 0; i < N_ENGINES; i++)
