@@ -1,17 +1,43 @@
 /*
  * model_test.c — randomized operations against an in-memory model.
  *
- * Each seed runs MODEL_OPS operations (puts, deletes, batches, gets,
- * snapshot reads, bounded iterator scans, and reopens that recover from the
- * WAL) on the engine and on a plain array of values, and checks after every
- * read that both agree.  LSM_MODEL_OPS and LSM_MODEL_SEEDS in the
- * environment scale it up for long runs outside CI.
+ * Each seed runs a stream of operations on the engine and on a plain array
+ * of values (the model), and checks after every read that both agree:
+ *   writes   puts (now and then large or synced), deletes, range deletes
+ *            with bounds that are keys, between keys or arbitrary strings,
+ *            and batches mixing all three (applied in order: a range
+ *            delete in a batch deletes what the batch put before it);
+ *   reads    gets, bounded and unbounded scans, seeks (repeated on one
+ *            iterator), at the latest state or through a snapshot;
+ *   snapshots created, read later (gets and a full scan), released;
+ *   a long-lived iterator stepped a little at a time while everything
+ *            else goes on (flushes retire the memtables it pinned);
+ *   lsm_flush, lsm_compact_range over random ranges, close and reopen.
+ *
+ * Two configurations alternate over the seeds:
+ *   "persist"  64 KiB memtables, tiny levels and files: background flushes
+ *              and compactions run constantly, several levels fill; odd
+ *              seeds of this kind run without the background thread (the
+ *              test flushes when a write reports LSM_FULL);
+ *   "memtable" the original test's large memtable: WAL and memtable only,
+ *              except for the explicit flushes and compactions.
+ * The per-seed options (memtables, level sizes, block size, cache, bloom,
+ * compression, compaction filter) are derived from the seed and printed on
+ * failure.  Stats must show flushes and compactions for "persist" seeds.
+ *
+ * LSM_MODEL_OPS (ops per seed), LSM_MODEL_SEEDS (number of seeds) and
+ * LSM_MODEL_SEED (run only this seed) scale it for long runs outside CI.
  */
+#include <ctype.h>
+#include <stdarg.h>
+
 #include "lsm.h"
 #include "testutil.h"
 
 #define NKEYS     1500
 #define MAXSNAPS  4
+#define MAXVAL    6000
+#define MAXBOUND  24
 
 typedef struct model {
 	char *val[NKEYS];        /* NULL: absent */
@@ -22,6 +48,51 @@ typedef struct snap {
 	const lsm_snapshot *s;
 	model m;
 } snap;
+
+/* A bound of an iterator or a range delete; len < 0: none. */
+typedef struct bound {
+	char b[MAXBOUND];
+	int len;
+} bound;
+
+/* The long-lived iterator and what it must show. */
+typedef struct liter {
+	lsm_iter *it;
+	model m;
+	bound lo, hi;
+	int pos;                 /* rank the iterator is on; NKEYS: exhausted */
+	const lsm_snapshot *snap;   /* read through (NULL: its own) */
+} liter;
+
+typedef struct cfg {
+	const char *kind;
+	lsm_options o;
+	int filter;
+} cfg;
+
+static char kstr[NKEYS][16];
+static size_t klen_of[NKEYS];
+static int sorted_ids[NKEYS];      /* key ids in key order */
+static char fail_msg[512];
+
+/* Records what went wrong; returns 1 (bad). */
+__attribute__((format(printf, 1, 2)))
+static int FAIL(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fail_msg, sizeof fail_msg, fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+static int cmp_bytes(const void *a, size_t al, const void *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	return c ? c : (al < bl ? -1 : al > bl);
+}
 
 static void key_of(int k, char *buf, size_t *len)
 {
@@ -59,88 +130,254 @@ static void model_free(model *m)
 	memset(m, 0, sizeof *m);
 }
 
+/* key id k lies in [lo, hi) (either may be absent) */
+static int in_bounds(int k, const bound *lo, const bound *hi)
+{
+	if (lo->len >= 0 && cmp_bytes(kstr[k], klen_of[k], lo->b, (size_t)lo->len) < 0)
+		return 0;
+	if (hi->len >= 0 && cmp_bytes(kstr[k], klen_of[k], hi->b, (size_t)hi->len) >= 0)
+		return 0;
+	return 1;
+}
+
+static void model_delete_range(model *m, const bound *lo, const bound *hi)
+{
+	int k;
+
+	for (k = 0; k < NKEYS; k++)
+		if (m->val[k] && in_bounds(k, lo, hi))
+			model_set(m, k, NULL, 0);
+}
+
 static void random_value(test_rng *rng, char *buf, size_t *n)
 {
-	*n = (size_t)test_rng_uniform(rng, 120);
+	uint64_t r = test_rng_uniform(rng, 100);
+
+	if (r == 0)
+		*n = 1000 + (size_t)test_rng_uniform(rng, MAXVAL - 1000);   /* > a block */
+	else
+		*n = (size_t)test_rng_uniform(rng, 120);
 	test_rng_fill(rng, buf, *n);
 }
 
-/* 0 when the engine's value for k at snap equals the model's. */
+/*
+ * A bound: mostly a key (at rank r), sometimes a key with a byte appended
+ * or cut off (just after / a prefix before it), sometimes an arbitrary
+ * "k<digits>" string.  Ranks near `rank` keep ranges mostly small.
+ */
+static void gen_bound_at(test_rng *rng, int rank, bound *out)
+{
+	uint64_t r = test_rng_uniform(rng, 10);
+	int k;
+
+	if (rank >= NKEYS) {
+		/* past every key */
+		memcpy(out->b, "l", 1);
+		out->len = 1;
+		return;
+	}
+	k = sorted_ids[rank];
+	memcpy(out->b, kstr[k], klen_of[k]);
+	out->len = (int)klen_of[k];
+	if (r == 0) {
+		out->b[out->len++] = (char)test_rng_uniform(rng, 3);   /* 0, 1 or 2 */
+	} else if (r == 1 && out->len > 2) {
+		out->len -= 1 + (int)test_rng_uniform(rng, (uint64_t)out->len - 2);
+	} else if (r == 2) {
+		int i, n = 1 + (int)test_rng_uniform(rng, 8);
+
+		out->b[0] = 'k';
+		for (i = 0; i < n; i++)
+			out->b[1 + i] = (char)('0' + test_rng_uniform(rng, 10));
+		out->len = 1 + n;
+	}
+}
+
+/* A range [lo, hi) with lo < hi; mostly a few keys wide. */
+static void gen_range(test_rng *rng, bound *lo, bound *hi)
+{
+	uint64_t w = test_rng_uniform(rng, 20);
+	int a = (int)test_rng_uniform(rng, NKEYS);
+	int span = w < 15 ? 1 + (int)test_rng_uniform(rng, 12)
+	         : w < 19 ? 1 + (int)test_rng_uniform(rng, 150)
+	                  : 1 + (int)test_rng_uniform(rng, NKEYS);
+
+	do {
+		gen_bound_at(rng, a, lo);
+		gen_bound_at(rng, a + span > NKEYS ? NKEYS : a + span, hi);
+		if (cmp_bytes(lo->b, (size_t)lo->len, hi->b, (size_t)hi->len) > 0) {
+			bound t = *lo;
+			*lo = *hi;
+			*hi = t;
+		}
+	} while (cmp_bytes(lo->b, (size_t)lo->len, hi->b, (size_t)hi->len) == 0);
+}
+
+static void describe(char *out, size_t n, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 5 < n; i++)
+		o += (size_t)snprintf(out + o, n - o, isprint(s[i]) ? "%c" : "\\x%02x", s[i]);
+	out[o] = 0;
+}
+
+/* 0 when the engine's value for k at s equals the model's. */
 static int check_get(lsm_db *db, const lsm_snapshot *s, const model *m, int k)
 {
 	lsm_read_options ro = {0};
-	char key[16];
-	size_t klen, n;
+	size_t n;
 	void *v;
 	int rc, bad;
 
 	ro.snapshot = s;
-	key_of(k, key, &klen);
-	rc = lsm_get(db, &ro, key, klen, &v, &n);
-	if (m->val[k] == NULL)
-		return rc != LSM_NOTFOUND;
-	bad = rc != LSM_OK || n != m->len[k] || memcmp(v, m->val[k], n) != 0;
+	rc = lsm_get(db, &ro, kstr[k], klen_of[k], &v, &n);
+	if (m->val[k] == NULL) {
+		if (rc == LSM_NOTFOUND)
+			return 0;
+		lsm_free(v);
+		return FAIL("get %s%s: want absent, got rc %d len %zu", kstr[k],
+		            s ? " (snapshot)" : "", rc, n);
+	}
+	if (rc != LSM_OK)
+		return FAIL("get %s%s: want %zu bytes, got rc %d (%s)", kstr[k],
+		            s ? " (snapshot)" : "", m->len[k], rc, lsm_strerror(rc));
+	bad = n != m->len[k] || memcmp(v, m->val[k], n) != 0;
 	lsm_free(v);
+	if (bad)
+		return FAIL("get %s%s: wrong value: %zu bytes, want %zu", kstr[k],
+		            s ? " (snapshot)" : "", n, m->len[k]);
+	return 0;
+}
+
+/* First rank >= from whose key is present in m and inside [lo, hi) and
+ * >= seek (NULL: no seek key); NKEYS when none. */
+static int next_rank(const model *m, int from, const bound *lo, const bound *hi,
+                     const bound *seek)
+{
+	int i;
+
+	for (i = from; i < NKEYS; i++) {
+		int k = sorted_ids[i];
+
+		if (m->val[k] == NULL || !in_bounds(k, lo, hi))
+			continue;
+		if (seek && cmp_bytes(kstr[k], klen_of[k], seek->b, (size_t)seek->len) < 0)
+			continue;
+		return i;
+	}
+	return NKEYS;
+}
+
+/* 0 when the iterator's current entry is what rank `pos` of m says. */
+static int check_entry(lsm_iter *it, const model *m, int pos, const char *what)
+{
+	char got[64];
+	const void *key, *v;
+	size_t kl, vl;
+	int k;
+
+	if (pos >= NKEYS) {
+		if (lsm_iter_valid(it)) {
+			key = lsm_iter_key(it, &kl);
+			describe(got, sizeof got, key, kl);
+			return FAIL("%s: iterator on '%s', model has no more keys", what, got);
+		}
+		if (lsm_iter_status(it) != LSM_OK)
+			return FAIL("%s: iterator status %d", what, lsm_iter_status(it));
+		return 0;
+	}
+	k = sorted_ids[pos];
+	if (!lsm_iter_valid(it))
+		return FAIL("%s: iterator ended (status %d), model has %s", what,
+		            lsm_iter_status(it), kstr[k]);
+	key = lsm_iter_key(it, &kl);
+	v = lsm_iter_value(it, &vl);
+	if (kl != klen_of[k] || memcmp(key, kstr[k], kl) != 0) {
+		describe(got, sizeof got, key, kl);
+		return FAIL("%s: iterator on '%s', model on %s", what, got, kstr[k]);
+	}
+	if (vl != m->len[k] || memcmp(v, m->val[k], vl) != 0)
+		return FAIL("%s: %s has %zu bytes, model %zu", what, kstr[k], vl, m->len[k]);
+	return 0;
+}
+
+static void set_ro(lsm_read_options *ro, const lsm_snapshot *s, const bound *lo, const bound *hi)
+{
+	memset(ro, 0, sizeof *ro);
+	ro->snapshot = s;
+	if (lo->len >= 0) {
+		ro->lower_bound = lo->b;
+		ro->lower_bound_len = (size_t)lo->len;
+	}
+	if (hi->len >= 0) {
+		ro->upper_bound = hi->b;
+		ro->upper_bound_len = (size_t)hi->len;
+	}
+}
+
+/* Random iterator bounds: none, one or both. */
+static void gen_iter_bounds(test_rng *rng, bound *lo, bound *hi)
+{
+	uint64_t r = test_rng_uniform(rng, 4);
+
+	lo->len = hi->len = -1;
+	if (r == 0)
+		return;
+	gen_range(rng, lo, hi);
+	if (r == 1)
+		lo->len = -1;
+	else if (r == 2)
+		hi->len = -1;
+}
+
+/* 0 when a scan over [lo, hi) equals the model's keys in order. */
+static int check_scan(lsm_db *db, const lsm_snapshot *s, const model *m,
+                      const bound *lo, const bound *hi)
+{
+	lsm_read_options ro;
+	lsm_iter *it;
+	int pos, bad = 0, rc;
+
+	set_ro(&ro, s, lo, hi);
+	if ((rc = lsm_iter_create(db, &ro, &it)) != LSM_OK)
+		return FAIL("lsm_iter_create: %s", lsm_strerror(rc));
+	lsm_iter_seek_to_first(it);
+	for (pos = next_rank(m, 0, lo, hi, NULL); !bad; pos = next_rank(m, pos + 1, lo, hi, NULL)) {
+		bad = check_entry(it, m, pos, s ? "snapshot scan" : "scan");
+		if (pos >= NKEYS)
+			break;
+		lsm_iter_next(it);
+	}
+	lsm_iter_destroy(it);
 	return bad;
 }
 
-static int cmp_keys(const void *a, const void *b)
+/* Seeks twice on one iterator and compares a few entries after each. */
+static int check_seek(lsm_db *db, const lsm_snapshot *s, const model *m, test_rng *rng)
 {
-	char ka[16], kb[16];
-	size_t la, lb;
-	int c;
-
-	key_of(*(const int *)a, ka, &la);
-	key_of(*(const int *)b, kb, &lb);
-	c = memcmp(ka, kb, la < lb ? la : lb);
-	return c ? c : (la < lb ? -1 : la > lb);
-}
-
-static int sorted_ids[NKEYS];
-
-/* 0 when a bounded scan equals the model's keys in [lo, hi) in order. */
-static int check_scan(lsm_db *db, const lsm_snapshot *s, const model *m, test_rng *rng)
-{
-	lsm_read_options ro = {0};
-	char lo[16], hi[16];
-	size_t lol, hil, kl, vl;
-	int a = (int)test_rng_uniform(rng, NKEYS), b = (int)test_rng_uniform(rng, NKEYS);
-	int i, bad = 0, use_bounds = (int)test_rng_uniform(rng, 3);
+	lsm_read_options ro;
+	bound lo, hi, target, dummy;
 	lsm_iter *it;
+	int round, i, pos, bad = 0, rc;
 
-	if (a > b) { int t = a; a = b; b = t; }
-	key_of(sorted_ids[a], lo, &lol);
-	key_of(sorted_ids[b], hi, &hil);
-	ro.snapshot = s;
-	if (use_bounds) {
-		ro.lower_bound = lo; ro.lower_bound_len = lol;
-		ro.upper_bound = hi; ro.upper_bound_len = hil;
-	} else
-		a = 0, b = NKEYS;
-	if (lsm_iter_create(db, &ro, &it) != LSM_OK)
-		return 1;
-	lsm_iter_seek_to_first(it);
-	for (i = a; i < b && !bad; i++) {
-		int k = sorted_ids[i];
-		char key[16];
-		size_t klen;
-		const void *key2, *v;
-
-		if (m->val[k] == NULL)
-			continue;
-		key_of(k, key, &klen);
-		if (!lsm_iter_valid(it))
-			return lsm_iter_destroy(it), 1;
-		key2 = lsm_iter_key(it, &kl);
-		v = lsm_iter_value(it, &vl);
-		bad = kl != klen || memcmp(key2, key, kl) != 0 || vl != m->len[k] ||
-		      memcmp(v, m->val[k], vl) != 0;
-		lsm_iter_next(it);
+	gen_iter_bounds(rng, &lo, &hi);
+	set_ro(&ro, s, &lo, &hi);
+	if ((rc = lsm_iter_create(db, &ro, &it)) != LSM_OK)
+		return FAIL("lsm_iter_create: %s", lsm_strerror(rc));
+	for (round = 0; round < 2 && !bad; round++) {
+		gen_range(rng, &target, &dummy);
+		lsm_iter_seek(it, target.b, (size_t)target.len);
+		pos = next_rank(m, 0, &lo, &hi, &target);
+		for (i = 0; i < 25 && !bad; i++) {
+			bad = check_entry(it, m, pos, "seek");
+			if (pos >= NKEYS)
+				break;
+			lsm_iter_next(it);
+			pos = next_rank(m, pos + 1, &lo, &hi, NULL);
+		}
 	}
-	if (!bad && lsm_iter_valid(it))
-		bad = 1;
-	if (lsm_iter_status(it) != LSM_OK)
-		bad = 1;
 	lsm_iter_destroy(it);
 	return bad;
 }
@@ -149,7 +386,7 @@ static long env_long(const char *name, long dflt)
 {
 	const char *v = getenv(name);
 
-	return v ? atol(v) : dflt;
+	return v && *v ? atol(v) : dflt;
 }
 
 static void release_snaps(lsm_db *db, snap *snaps, int *nsnaps)
@@ -161,112 +398,392 @@ static void release_snaps(lsm_db *db, snap *snaps, int *nsnaps)
 	}
 }
 
-static void run_seed(uint64_t seed, long ops, int *failed_op)
+static void liter_close(liter *li)
+{
+	if (li->it) {
+		lsm_iter_destroy(li->it);
+		li->it = NULL;
+		model_free(&li->m);
+	}
+}
+
+/* A compaction filter that changes nothing a reader can see: it rewrites
+ * some values with identical copies (so the CHANGE path runs) and keeps
+ * the rest. */
+static int same_value_filter(void *arg, int level, const void *key, size_t klen,
+                             const void *val, size_t vlen, uint64_t seq,
+                             void **new_val, size_t *new_vlen)
+{
+	(void)arg; (void)level; (void)seq;
+	if (klen == 0 || ((const unsigned char *)key)[klen - 1] % 3 != 0)
+		return LSM_FILTER_KEEP;
+	*new_val = malloc(vlen ? vlen : 1);
+	if (*new_val == NULL)
+		return LSM_FILTER_KEEP;
+	memcpy(*new_val, val, vlen);
+	*new_vlen = vlen;
+	return LSM_FILTER_CHANGE;
+}
+
+static cfg make_cfg(uint64_t seed)
+{
+	test_rng r;
+	cfg c;
+
+	test_rng_seed(&r, seed * 7919 + 13);
+	memset(&c, 0, sizeof c);
+	lsm_options_init(&c.o);
+	c.o.wal_segment_size = 256 * 1024;
+	if (seed % 3 == 0) {
+		c.kind = "memtable";
+		c.o.memtable_size = 128u << 20;
+		c.o.max_bytes_for_level_base = 1u << 20;
+		c.o.target_file_size = 256 * 1024;
+		c.o.block_cache_size = 1u << 20;
+		return c;
+	}
+	c.kind = "persist";
+	c.o.memtable_size = 64 * 1024;
+	c.o.max_memtables = 2 + (int)test_rng_uniform(&r, 3);
+	c.o.background_thread = seed % 3 != 2;
+	c.o.max_bytes_for_level_base = (16 + test_rng_uniform(&r, 48)) * 1024;
+	c.o.level_size_multiplier = 2 + (int)test_rng_uniform(&r, 3);
+	c.o.target_file_size = (8 + test_rng_uniform(&r, 24)) * 1024;
+	c.o.l0_compaction_trigger = 1 + (int)test_rng_uniform(&r, 4);
+	c.o.block_size = test_rng_uniform(&r, 2) ? 4096 : 256 + (size_t)test_rng_uniform(&r, 1024);
+	c.o.block_cache_size = test_rng_uniform(&r, 3) == 0 ? 0 : (256u << 10);
+	c.o.bloom_bits_per_key = test_rng_uniform(&r, 3) == 0 ? 0 : 10;
+	c.o.compression = (int)test_rng_uniform(&r, 2);
+	c.o.wal_segment_size = 4096 + test_rng_uniform(&r, 64 * 1024);
+	c.filter = test_rng_uniform(&r, 2) == 0;
+	if (c.filter)
+		c.o.compaction_filter = same_value_filter;
+	return c;
+}
+
+static void print_cfg(uint64_t seed, const cfg *c)
+{
+	fprintf(stderr, "    seed %" PRIu64 " (%s): memtable %zu x%d, bg %d, L1 %" PRIu64
+	        " x%d, file %" PRIu64 ", l0 trigger %d, block %zu, cache %zu, bloom %d,"
+	        " lz4 %d, filter %d\n", seed, c->kind, c->o.memtable_size, c->o.max_memtables,
+	        c->o.background_thread, c->o.max_bytes_for_level_base, c->o.level_size_multiplier,
+	        c->o.target_file_size, c->o.l0_compaction_trigger, c->o.block_size,
+	        c->o.block_cache_size, c->o.bloom_bits_per_key, c->o.compression, c->filter);
+}
+
+typedef struct totals {
+	uint64_t flushes, compactions, stalls, reopens, rdels, snaps, scans, liter_steps;
+	int deepest;             /* deepest level seen holding files */
+} totals;
+
+static void add_stats(lsm_db *db, totals *t)
+{
+	lsm_stats st;
+	int l;
+
+	if (lsm_get_stats(db, &st) != LSM_OK)
+		return;
+	t->flushes += st.flushes;
+	t->compactions += st.compactions;
+	t->stalls += st.write_stalls;
+	for (l = 0; l < 7; l++)
+		if (st.level_files[l] && l > t->deepest)
+			t->deepest = l;
+}
+
+static void deepest_now(lsm_db *db, totals *t)
+{
+	lsm_stats st;
+	int l;
+
+	if (lsm_get_stats(db, &st) != LSM_OK)
+		return;
+	for (l = 0; l < 7; l++)
+		if (st.level_files[l] && l > t->deepest)
+			t->deepest = l;
+}
+
+/* A write, retried once after a flush when the memtables are full (no
+ * background thread to free one). */
+#define WRITE_RETRY(db, expr, rcvar) do { \
+	(rcvar) = (expr); \
+	if ((rcvar) == LSM_FULL && !(db_bg)) { \
+		int _frc = lsm_flush(db); \
+		(rcvar) = _frc != LSM_OK ? _frc : (expr); \
+	} \
+} while (0)
+
+/* Runs one seed; returns -1 when all went well, else the failing op
+ * (fail_msg says what). */
+static long run_seed(uint64_t seed, long ops, const cfg *c, totals *tot)
 {
 	const char *dir = test_tmpdir("model");
 	static model m;
 	static snap snaps[MAXSNAPS];
-	int nsnaps = 0, k;
-	lsm_options o;
+	static liter li;
+	static char val[MAXVAL];
+	lsm_options o = c->o;
+	lsm_write_options wsync = {1};
+	int nsnaps = 0, k, rc, db_bg = o.background_thread;
 	lsm_db *db;
 	lsm_batch *batch;
 	test_rng rng;
-	char key[16], val[128];
-	size_t klen, vlen;
-	long op;
+	size_t vlen;
+	long op, failed = -1;
 
-	*failed_op = -1;
+	fail_msg[0] = 0;
+	memset(tot, 0, sizeof *tot);
 	test_rng_seed(&rng, seed);
-	lsm_options_init(&o);
-	o.memtable_size = 128u << 20;
-	o.wal_segment_size = 256 * 1024;
-	if (lsm_open(&o, dir, &db) != LSM_OK || lsm_batch_create(&batch) != LSM_OK) {
-		*failed_op = 0;
-		return;
+	if ((rc = lsm_open(&o, dir, &db)) != LSM_OK || lsm_batch_create(&batch) != LSM_OK) {
+		FAIL("open: %s", lsm_strerror(rc));
+		return 0;
 	}
 	for (op = 0; op < ops; op++) {
 		uint64_t r = test_rng_uniform(&rng, 1000);
+		const lsm_write_options *wo = test_rng_uniform(&rng, 200) == 0 ? &wsync : NULL;
 		int bad = 0;
 
 		k = (int)test_rng_uniform(&rng, NKEYS);
-		key_of(k, key, &klen);
-		if (r < 350) {
+		if (r < 300) {
 			random_value(&rng, val, &vlen);
-			bad = lsm_put(db, NULL, key, klen, val, vlen) != LSM_OK;
+			WRITE_RETRY(db, lsm_put(db, wo, kstr[k], klen_of[k], val, vlen), rc);
+			if (rc != LSM_OK)
+				bad = FAIL("put %s: %s", kstr[k], lsm_strerror(rc));
 			model_set(&m, k, val, vlen);
-		} else if (r < 450) {
-			bad = lsm_delete(db, NULL, key, klen) != LSM_OK;
+		} else if (r < 360) {
+			WRITE_RETRY(db, lsm_delete(db, wo, kstr[k], klen_of[k]), rc);
+			if (rc != LSM_OK)
+				bad = FAIL("delete %s: %s", kstr[k], lsm_strerror(rc));
 			model_set(&m, k, NULL, 0);
-		} else if (r < 550) {
+		} else if (r < 375) {
+			bound lo, hi;
+
+			gen_range(&rng, &lo, &hi);
+			WRITE_RETRY(db, lsm_delete_range(db, wo, lo.b, (size_t)lo.len, hi.b,
+			                                 (size_t)hi.len), rc);
+			if (rc != LSM_OK)
+				bad = FAIL("delete_range: %s", lsm_strerror(rc));
+			model_delete_range(&m, &lo, &hi);
+			tot->rdels++;
+		} else if (r < 455) {
 			int i, n = 1 + (int)test_rng_uniform(&rng, 12);
 
 			lsm_batch_clear(batch);
 			for (i = 0; i < n; i++) {
+				uint64_t t = test_rng_uniform(&rng, 10);
+
 				k = (int)test_rng_uniform(&rng, NKEYS);
-				key_of(k, key, &klen);
-				if (test_rng_uniform(&rng, 4) == 0) {
-					lsm_batch_delete(batch, key, klen);
+				if (t < 2) {
+					lsm_batch_delete(batch, kstr[k], klen_of[k]);
 					model_set(&m, k, NULL, 0);
+				} else if (t < 3) {
+					bound lo, hi;
+
+					gen_range(&rng, &lo, &hi);
+					lsm_batch_delete_range(batch, lo.b, (size_t)lo.len, hi.b, (size_t)hi.len);
+					model_delete_range(&m, &lo, &hi);
+					tot->rdels++;
 				} else {
 					random_value(&rng, val, &vlen);
-					lsm_batch_put(batch, key, klen, val, vlen);
+					if (vlen > 500)
+						vlen = 500;
+					lsm_batch_put(batch, kstr[k], klen_of[k], val, vlen);
 					model_set(&m, k, val, vlen);
 				}
 			}
-			bad = lsm_write(db, NULL, batch) != LSM_OK;
-		} else if (r < 850) {
+			WRITE_RETRY(db, lsm_write(db, wo, batch), rc);
+			if (rc != LSM_OK)
+				bad = FAIL("batch of %d: %s", n, lsm_strerror(rc));
+		} else if (r < 705) {
 			bad = check_get(db, NULL, &m, k);
-		} else if (r < 920) {
+		} else if (r < 765) {
 			if (nsnaps > 0) {
 				snap *s = &snaps[test_rng_uniform(&rng, (uint64_t)nsnaps)];
 
 				bad = check_get(db, s->s, &s->m, k);
 			}
-		} else if (r < 940) {
+		} else if (r < 775) {
+			/* new snapshot; the oldest goes when all are taken, after a
+			 * last full check through it */
 			if (nsnaps == MAXSNAPS) {
+				bound none = {{0}, -1};
+
+				bad = check_scan(db, snaps[0].s, &snaps[0].m, &none, &none);
+				for (k = 0; k < 40 && !bad; k++)
+					bad = check_get(db, snaps[0].s, &snaps[0].m,
+					                (int)test_rng_uniform(&rng, NKEYS));
+				if (bad)
+					goto done_op;
+				if (li.it && li.snap == snaps[0].s)
+					liter_close(&li);
 				nsnaps--;
 				lsm_snapshot_release(db, snaps[0].s);
 				model_free(&snaps[0].m);
 				memmove(&snaps[0], &snaps[1], sizeof(snap) * (size_t)nsnaps);
 				memset(&snaps[nsnaps], 0, sizeof(snap));
 			}
-			bad = lsm_snapshot_create(db, &snaps[nsnaps].s) != LSM_OK;
+			if ((rc = lsm_snapshot_create(db, &snaps[nsnaps].s)) != LSM_OK) {
+				bad = FAIL("snapshot_create: %s", lsm_strerror(rc));
+				goto done_op;
+			}
 			model_copy(&snaps[nsnaps].m, &m);
 			nsnaps++;
-		} else if (r < 943) {
-			snap *s = nsnaps && test_rng_uniform(&rng, 2) ? &snaps[nsnaps - 1] : NULL;
+			tot->snaps++;
+		} else if (r < 779) {
+			/* release a random snapshot after a full scan through it */
+			if (nsnaps > 0) {
+				int i = (int)test_rng_uniform(&rng, (uint64_t)nsnaps);
+				bound none = {{0}, -1};
 
-			bad = check_scan(db, s ? s->s : NULL, s ? &s->m : &m, &rng);
-		} else if (r < 944) {
-			/* reopen: snapshots die with the handle */
+				bad = check_scan(db, snaps[i].s, &snaps[i].m, &none, &none);
+				if (bad)
+					goto done_op;
+				if (li.it && li.snap == snaps[i].s)
+					liter_close(&li);
+				lsm_snapshot_release(db, snaps[i].s);
+				model_free(&snaps[i].m);
+				nsnaps--;
+				memmove(&snaps[i], &snaps[i + 1], sizeof(snap) * (size_t)(nsnaps - i));
+				memset(&snaps[nsnaps], 0, sizeof(snap));
+			}
+		} else if (r < 787) {
+			bound lo, hi;
+			snap *s = nsnaps && test_rng_uniform(&rng, 2)
+			          ? &snaps[test_rng_uniform(&rng, (uint64_t)nsnaps)] : NULL;
+
+			gen_iter_bounds(&rng, &lo, &hi);
+			bad = check_scan(db, s ? s->s : NULL, s ? &s->m : &m, &lo, &hi);
+			tot->scans++;
+		} else if (r < 807) {
+			snap *s = nsnaps && test_rng_uniform(&rng, 2)
+			          ? &snaps[test_rng_uniform(&rng, (uint64_t)nsnaps)] : NULL;
+
+			bad = check_seek(db, s ? s->s : NULL, s ? &s->m : &m, &rng);
+		} else if (r < 857) {
+			/* the long-lived iterator: create, or step it a little */
+			if (li.it == NULL) {
+				lsm_read_options ro;
+				snap *s = nsnaps > 0 && test_rng_uniform(&rng, 3) == 0
+				          ? &snaps[test_rng_uniform(&rng, (uint64_t)nsnaps)] : NULL;
+
+				li.snap = s ? s->s : NULL;
+				gen_iter_bounds(&rng, &li.lo, &li.hi);
+				set_ro(&ro, li.snap, &li.lo, &li.hi);
+				if ((rc = lsm_iter_create(db, &ro, &li.it)) != LSM_OK) {
+					li.it = NULL;
+					bad = FAIL("long iterator create: %s", lsm_strerror(rc));
+					goto done_op;
+				}
+				model_copy(&li.m, s ? &s->m : &m);
+				lsm_iter_seek_to_first(li.it);
+				li.pos = next_rank(&li.m, 0, &li.lo, &li.hi, NULL);
+				bad = check_entry(li.it, &li.m, li.pos, "long iterator first");
+			} else {
+				int i, n = 1 + (int)test_rng_uniform(&rng, 30);
+
+				for (i = 0; i < n && !bad && li.pos < NKEYS; i++) {
+					lsm_iter_next(li.it);
+					li.pos = next_rank(&li.m, li.pos + 1, &li.lo, &li.hi, NULL);
+					bad = check_entry(li.it, &li.m, li.pos, "long iterator");
+					tot->liter_steps++;
+				}
+				if (!bad && (li.pos >= NKEYS || test_rng_uniform(&rng, 40) == 0))
+					liter_close(&li);
+			}
+		} else if (r < 861) {
+			if ((rc = lsm_flush(db)) != LSM_OK)
+				bad = FAIL("lsm_flush: %s", lsm_strerror(rc));
+			deepest_now(db, tot);
+		} else if (r < 863) {
+			bound lo, hi;
+			uint64_t how = test_rng_uniform(&rng, 4);
+
+			gen_range(&rng, &lo, &hi);
+			rc = lsm_compact_range(db, how == 1 ? NULL : lo.b, how == 1 ? 0 : (size_t)lo.len,
+			                       how == 2 ? NULL : hi.b, how == 2 ? 0 : (size_t)hi.len);
+			if (rc != LSM_OK)
+				bad = FAIL("lsm_compact_range: %s", lsm_strerror(rc));
+			deepest_now(db, tot);
+		} else if (r < 864) {
+			/* reopen: snapshots and iterators die with the handle */
+			liter_close(&li);
 			release_snaps(db, snaps, &nsnaps);
-			bad = lsm_close(db) != LSM_OK || lsm_open(&o, dir, &db) != LSM_OK;
+			add_stats(db, tot);
+			if ((rc = lsm_close(db)) != LSM_OK)
+				bad = FAIL("close: %s", lsm_strerror(rc));
+			else if ((rc = lsm_open(&o, dir, &db)) != LSM_OK) {
+				db = NULL;
+				bad = FAIL("reopen: %s", lsm_strerror(rc));
+			}
+			tot->reopens++;
 		}
+done_op:
 		if (bad) {
-			*failed_op = (int)op;
+			failed = op;
 			break;
 		}
 	}
-	for (k = 0; k < NKEYS && *failed_op < 0; k++)
+	for (k = 0; k < NKEYS && failed < 0 && db; k++)
 		if (check_get(db, NULL, &m, k))
-			*failed_op = (int)ops;
-	release_snaps(db, snaps, &nsnaps);
+			failed = ops;
+	if (failed < 0 && db) {
+		bound none = {{0}, -1};
+
+		if (check_scan(db, NULL, &m, &none, &none))
+			failed = ops;
+	}
+	liter_close(&li);
+	if (db) {
+		release_snaps(db, snaps, &nsnaps);
+		add_stats(db, tot);
+		lsm_close(db);
+	}
 	lsm_batch_destroy(batch);
-	lsm_close(db);
 	model_free(&m);
+	return failed;
 }
 
 TEST(model_random_ops_several_seeds)
 {
-	long ops = env_long("LSM_MODEL_OPS", 120000);
-	long seeds = env_long("LSM_MODEL_SEEDS", 3), s;
-	int failed_op, i;
+	long ops = env_long("LSM_MODEL_OPS", 60000);
+	long seeds = env_long("LSM_MODEL_SEEDS", 6), s;
+	long only = env_long("LSM_MODEL_SEED", 0);
+	int i;
 
-	for (i = 0; i < NKEYS; i++)
+	for (i = 0; i < NKEYS; i++) {
 		sorted_ids[i] = i;
-	qsort(sorted_ids, NKEYS, sizeof sorted_ids[0], cmp_keys);
-	for (s = 1; s <= seeds; s++) {
-		run_seed((uint64_t)s, ops, &failed_op);
-		CHECK_MSG(failed_op < 0, "seed %ld: mismatch at op %d", s, failed_op);
+		key_of(i, kstr[i], &klen_of[i]);
+	}
+	/* key order: insertion sort on ids by their key strings */
+	for (i = 1; i < NKEYS; i++) {
+		int j = i, id = sorted_ids[i];
+
+		while (j > 0 && cmp_bytes(kstr[sorted_ids[j - 1]], klen_of[sorted_ids[j - 1]],
+		                          kstr[id], klen_of[id]) > 0) {
+			sorted_ids[j] = sorted_ids[j - 1];
+			j--;
+		}
+		sorted_ids[j] = id;
+	}
+	for (s = only ? only : 1; s <= (only ? only : seeds); s++) {
+		cfg c = make_cfg((uint64_t)s);
+		totals t;
+		long failed = run_seed((uint64_t)s, ops, &c, &t);
+
+		if (failed >= 0)
+			print_cfg((uint64_t)s, &c);
+		CHECK_MSG(failed < 0, "seed %ld (rerun: LSM_MODEL_SEED=%ld LSM_MODEL_OPS=%ld): "
+		          "mismatch at op %ld: %s", s, s, ops, failed, fail_msg);
+		printf("    seed %ld %-8s: %" PRIu64 " flushes, %" PRIu64 " compactions, deepest L%d, "
+		       "%" PRIu64 " stalls, %" PRIu64 " reopens, %" PRIu64 " range deletes, "
+		       "%" PRIu64 " snapshots, %" PRIu64 " long-iterator steps\n", s, c.kind,
+		       t.flushes, t.compactions, t.deepest, t.stalls, t.reopens, t.rdels, t.snaps,
+		       t.liter_steps);
+		if (strcmp(c.kind, "persist") == 0 && ops >= 20000) {
+			CHECK_MSG(t.flushes >= 20, "seed %ld: only %" PRIu64 " flushes", s, t.flushes);
+			CHECK_MSG(t.compactions >= 5, "seed %ld: only %" PRIu64 " compactions", s,
+			          t.compactions);
+			CHECK_MSG(t.deepest >= 2, "seed %ld: data never went below L%d", s, t.deepest);
+		}
 	}
 }

@@ -435,11 +435,122 @@ static inline uint32_t crc_byte(uint32_t c, uint8_t b)
 	return crc_table[0][(c ^ b) & 0xff] ^ (c >> 8);
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#include <stdatomic.h>
+#define HAVE_CLMUL_PATH 1
+
+/*
+ * The carry-less multiply path (x86-64 with PCLMULQDQ, checked at run
+ * time): four 128-bit lanes are folded forward 64 bytes at a time, folded
+ * into one lane, reduced to 64 and then, by Barrett reduction, to 32 bits.
+ * This is the method of Gopal et al., "Fast CRC Computation for Generic
+ * Polynomials Using PCLMULQDQ Instruction" (Intel, 2009); the constants
+ * are its bit-reflected ones for the IEEE polynomial:
+ *   k1 = x^(4*128+32) mod P, k2 = x^(4*128-32) mod P   (fold by 4 lanes)
+ *   k3 = x^(128+32) mod P,   k4 = x^(128-32) mod P     (fold by 1 lane)
+ *   k5 = x^64 mod P; poly = P' and mu for the Barrett step.
+ * It takes the running value pre-inverted, like crc_fold8, and needs
+ * n >= 64, a multiple of 16.  About 4-6x the table path's speed; the
+ * tests compare both against zlib on every length.
+ */
+__attribute__((target("pclmul,sse4.1")))
+static uint32_t crc_clmul(uint32_t c, const uint8_t *p, size_t n)
+{
+	const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596, 0x0154442bd4);
+	const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009e, 0x01751997d0);
+	const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124);
+	const __m128i poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);
+	const __m128i mask32 = _mm_setr_epi32(~0, 0, ~0, 0);
+	__m128i x1, x2, x3, x4, x5, x6, x7, x8;
+
+	x1 = _mm_loadu_si128((const __m128i *)(p + 0x00));
+	x2 = _mm_loadu_si128((const __m128i *)(p + 0x10));
+	x3 = _mm_loadu_si128((const __m128i *)(p + 0x20));
+	x4 = _mm_loadu_si128((const __m128i *)(p + 0x30));
+	x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)c));
+	p += 64;
+	n -= 64;
+	while (n >= 64) {
+		x5 = _mm_clmulepi64_si128(x1, k1k2, 0x00);
+		x6 = _mm_clmulepi64_si128(x2, k1k2, 0x00);
+		x7 = _mm_clmulepi64_si128(x3, k1k2, 0x00);
+		x8 = _mm_clmulepi64_si128(x4, k1k2, 0x00);
+		x1 = _mm_clmulepi64_si128(x1, k1k2, 0x11);
+		x2 = _mm_clmulepi64_si128(x2, k1k2, 0x11);
+		x3 = _mm_clmulepi64_si128(x3, k1k2, 0x11);
+		x4 = _mm_clmulepi64_si128(x4, k1k2, 0x11);
+		x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), _mm_loadu_si128((const __m128i *)(p + 0x00)));
+		x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), _mm_loadu_si128((const __m128i *)(p + 0x10)));
+		x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), _mm_loadu_si128((const __m128i *)(p + 0x20)));
+		x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), _mm_loadu_si128((const __m128i *)(p + 0x30)));
+		p += 64;
+		n -= 64;
+	}
+	/* four lanes into one */
+	x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+	x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+	x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+	x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+	x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+	x1 = _mm_xor_si128(_mm_xor_si128(x1, x3), x5);
+	x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+	x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+	x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
+	while (n >= 16) {
+		x2 = _mm_loadu_si128((const __m128i *)p);
+		x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+		x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+		x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+		p += 16;
+		n -= 16;
+	}
+	/* 128 -> 64 bits */
+	x2 = _mm_clmulepi64_si128(x1, k3k4, 0x10);
+	x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), x2);
+	x2 = _mm_srli_si128(x1, 4);
+	x1 = _mm_and_si128(x1, mask32);
+	x1 = _mm_clmulepi64_si128(x1, k5k0, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+	/* Barrett reduction to 32 bits */
+	x2 = _mm_and_si128(x1, mask32);
+	x2 = _mm_clmulepi64_si128(x2, poly, 0x10);
+	x2 = _mm_and_si128(x2, mask32);
+	x2 = _mm_clmulepi64_si128(x2, poly, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+	return (uint32_t)_mm_extract_epi32(x1, 1);
+}
+
+static int clmul_usable(void)
+{
+	/* Racing first calls compute the same answer; atomic keeps that a
+	 * non-event for the memory model (and for TSan). */
+	static _Atomic int cached = -1;
+	int v = atomic_load_explicit(&cached, memory_order_relaxed);
+
+	if (v < 0) {
+		__builtin_cpu_init();
+		v = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
+	}
+	return v;
+}
+#endif
+
 uint32_t lsm_crc32_extend(uint32_t crc, const void *data, size_t n)
 {
 	const uint8_t *p = data;
 	uint32_t c = ~crc;
 
+#ifdef HAVE_CLMUL_PATH
+	if (n >= 64 && clmul_usable()) {
+		size_t chunk = n & ~(size_t)15;
+
+		c = crc_clmul(c, p, chunk);
+		p += chunk;
+		n -= chunk;
+	}
+#endif
 	/* Two folds per iteration halve the loop overhead on short records. */
 	while (n >= 16) {
 		c = crc_fold8(c, p);
