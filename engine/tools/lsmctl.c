@@ -11,7 +11,10 @@
  *                              the version lists (every block's CRC, key
  *                              order, size and key range against the
  *                              manifest, no overlap in L1+); every WAL
- *                              segment at or after log_number
+ *                              segment at or after log_number, and that
+ *                              the WAL continues where last_sequence ends;
+ *                              files the version does not account for
+ *                              (unlisted tables, old logs) are warnings
  *   lsmctl stats DIR           WAL segments, records, entries, bytes; the
  *                              manifest's scalars and files/bytes per level
  *
@@ -220,12 +223,15 @@ static int file_size(const char *path, uint64_t *size)
 static int dump_entry(void *arg, uint64_t seq, const lsm_batch_entry *e)
 {
 	char k[ESC_LEN(KEY_MAX)];
+	int put = e->type == LSM_TYPE_PUT, rdel = e->type == LSM_TYPE_RANGE_DELETE;
 
 	(void)arg;
-	printf("    seq %" PRIu64 " %s %s", seq, e->type == LSM_TYPE_PUT ? "put" : "del",
+	printf("    seq %" PRIu64 " %s %s", seq, put ? "put" : rdel ? "range_del" : "del",
 	       esc(k, e->key, e->klen, KEY_MAX));
-	if (e->type == LSM_TYPE_PUT)
+	if (put)
 		printf(" value %u bytes", e->vlen);
+	if (rdel)
+		printf(" end %s", esc(k, e->val, e->vlen, KEY_MAX));
 	printf("\n");
 	return LSM_OK;
 }
@@ -334,16 +340,13 @@ static void print_props(const char *path, uint64_t size, const lsm_table_props *
 {
 	char a[IKEY_LEN], b[IKEY_LEN];
 
-	printf("file             %s (%" PRIu64 " bytes)\n", path, size);
-	printf("format_version   %u\n", p->format_version);
-	printf("entries          %" PRIu64 "\n", p->entries);
-	printf("deletions        %" PRIu64 "\n", p->deletions);
-	printf("range_deletions  %" PRIu64 "\n", p->range_deletions);
-	printf("data_blocks      %" PRIu64 " (%" PRIu64 " bytes)\n", p->data_blocks,
-	       p->data_bytes);
-	printf("filter_bytes     %" PRIu64 "\n", p->filter_bytes);
-	printf("raw_key_bytes    %" PRIu64 "\n", p->raw_key_bytes);
-	printf("raw_value_bytes  %" PRIu64 "\n", p->raw_value_bytes);
+	printf("file             %s (%" PRIu64 " bytes)\nformat_version   %u\n"
+	       "entries          %" PRIu64 "\ndeletions        %" PRIu64 "\n"
+	       "range_deletions  %" PRIu64 "\ndata_blocks      %" PRIu64 " (%" PRIu64
+	       " bytes)\nfilter_bytes     %" PRIu64 "\nraw_key_bytes    %" PRIu64
+	       "\nraw_value_bytes  %" PRIu64 "\n", path, size, p->format_version, p->entries,
+	       p->deletions, p->range_deletions, p->data_blocks, p->data_bytes,
+	       p->filter_bytes, p->raw_key_bytes, p->raw_value_bytes);
 	if (!p->has_bounds) {
 		printf("smallest         (empty table)\nlargest          (empty table)\n");
 		return;
@@ -424,7 +427,7 @@ static void print_file(const char *prefix, const lsm_file_meta *m)
 
 static void print_edit(const replay *rp, const lsm_version_edit *e, uint64_t end)
 {
-	char k[IKEY_LEN], lvl[16];
+	char k[IKEY_LEN], lvl[32];
 	size_t i;
 
 	printf("edit %" PRIu64 " at offset %" PRIu64 " (%" PRIu64 " bytes)\n",
@@ -520,12 +523,12 @@ static int read_current(const char *dir, const name_list *names, uint64_t *numbe
 		note(r, ERROR, path, -1, "%s", lsm_strerror(rc));
 		return 1;
 	}
-	for (i = 0; names && i < names->n; i++)
+	for (i = 0; i < names->n; i++)
 		files += lsm_sst_parse_name(names->v[i], &n) ||
 		         lsm_manifest_parse_name(names->v[i], &n);
-	if (names == NULL || files)
+	if (files)
 		note(r, PROBLEM, path, -1, "missing, but the directory holds %zu tables and "
-		     "manifests (an open would start an empty manifest)", files);
+		     "manifests (an open would start an empty manifest and drop them)", files);
 	else
 		note(r, WARNING, path, -1, "missing: no manifest yet (WAL segments only)");
 	return 1;
@@ -587,7 +590,7 @@ static int replay_manifest(const char *dir, const name_list *names, int verbose,
 static void print_version(const replay *rp)
 {
 	const lsm_version *v = rp->st.version;
-	char lvl[16];
+	char lvl[32];
 
 	printf("version after %" PRIu64 " edits (%" PRIu64 " bytes): log_number %" PRIu64
 	       ", next_file %" PRIu64 ", last_sequence %" PRIu64 "\n", rp->st.edits,
@@ -623,14 +626,27 @@ static int cmd_dump_manifest(const char *dir)
 /* ------------------------------------------------------------ verify */
 
 typedef struct table_totals {
-	uint64_t tables, entries, range_dels, bytes;
+	uint64_t tables, entries, range_dels;
 } table_totals;
+
+/* One key bound of a table's properties against the manifest's (a table
+ * with no entry has none: the manifest's is then empty). */
+static void check_bound(const char *path, const char *what, int has, const uint8_t *key,
+                        size_t klen, uint64_t trailer, const lsm_ikey_ref *m, report *r)
+{
+	char a[IKEY_LEN], b[IKEY_LEN];
+
+	if (has ? lsm_ikey_compare(key, klen, trailer, m->key, m->len, m->trailer) == 0
+	        : m->len == 0 && m->trailer == 0)
+		return;
+	note(r, PROBLEM, path, -1, "%s key %s, the manifest says %s", what,
+	     has ? fmt_ikey(a, key, klen, trailer) : "(none)", fmt_ref(b, m));
+}
 
 /* The properties of a verified table against its manifest metadata. */
 static void compare_meta(const char *path, const lsm_file_meta *m, report *r)
 {
 	const lsm_table_props *p;
-	char a[IKEY_LEN], b[IKEY_LEN];
 	lsm_table *t;
 	int rc = lsm_table_open(env, path, 0, NULL, NULL, &t);
 
@@ -639,20 +655,10 @@ static void compare_meta(const char *path, const lsm_file_meta *m, report *r)
 		return;
 	}
 	p = lsm_table_properties(t);
-	if (!p->has_bounds || lsm_ikey_compare(p->smallest_key, p->smallest_klen,
-	                                       p->smallest_trailer, m->smallest.key,
-	                                       m->smallest.len, m->smallest.trailer) != 0)
-		note(r, PROBLEM, path, -1, "smallest key %s, the manifest says %s",
-		     p->has_bounds ? fmt_ikey(a, p->smallest_key, p->smallest_klen,
-		                              p->smallest_trailer) : "(none)",
-		     fmt_ref(b, &m->smallest));
-	if (!p->has_bounds || lsm_ikey_compare(p->largest_key, p->largest_klen,
-	                                       p->largest_trailer, m->largest.key,
-	                                       m->largest.len, m->largest.trailer) != 0)
-		note(r, PROBLEM, path, -1, "largest key %s, the manifest says %s",
-		     p->has_bounds ? fmt_ikey(a, p->largest_key, p->largest_klen,
-		                              p->largest_trailer) : "(none)",
-		     fmt_ref(b, &m->largest));
+	check_bound(path, "smallest", p->has_bounds, p->smallest_key, p->smallest_klen,
+	            p->smallest_trailer, &m->smallest, r);
+	check_bound(path, "largest", p->has_bounds, p->largest_key, p->largest_klen,
+	            p->largest_trailer, &m->largest, r);
 	if (p->smallest_seq != m->smallest_seq || p->largest_seq != m->largest_seq)
 		note(r, PROBLEM, path, -1, "seqs %" PRIu64 "..%" PRIu64 ", the manifest says %"
 		     PRIu64 "..%" PRIu64, p->smallest_seq, p->largest_seq, m->smallest_seq,
@@ -676,11 +682,10 @@ static void verify_table(const char *dir, const lsm_file_meta *m, table_totals *
 
 	lsm_sst_path(dir, m->number, path, sizeof path);
 	tt->tables++;
-	rc = file_size(path, &size);
-	if (rc == LSM_NOTFOUND)
-		note(r, PROBLEM, path, -1, "missing (the version lists it at L%d)", m->level);
-	if (rc != LSM_OK) {
-		if (rc != LSM_NOTFOUND)
+	if ((rc = file_size(path, &size)) != LSM_OK) {
+		if (rc == LSM_NOTFOUND)
+			note(r, PROBLEM, path, -1, "missing (the version lists it at L%d)", m->level);
+		else
 			note_rc(r, rc, path, -1, NULL);
 		return;
 	}
@@ -698,7 +703,6 @@ static void verify_table(const char *dir, const lsm_file_meta *m, table_totals *
 	}
 	tt->entries += info.entries;
 	tt->range_dels += info.range_deletions;
-	tt->bytes += size;
 	compare_meta(path, m, r);
 }
 
@@ -743,8 +747,8 @@ static void check_leftovers(const char *dir, const name_list *names, const repla
 
 		join(path, dir, name);
 		if (lsm_sst_parse_name(name, &n) && !lsm_version_has_file(rp->st.version, n))
-			note(r, WARNING, path, -1, "table not in the version (left by a crash? "
-			     "an open removes it)");
+			note(r, WARNING, path, -1, "table not in the version (a crash may leave "
+			     "one; the next open removes it)");
 		else if (lsm_manifest_parse_name(name, &n) && n != rp->number)
 			note(r, WARNING, path, -1, "obsolete manifest (CURRENT names "
 			     "MANIFEST-%06" PRIu64 ")", rp->number);
@@ -786,16 +790,11 @@ static void verify_version(const char *dir, const name_list *names, const replay
 	check_leftovers(dir, names, rp, r);
 }
 
-static const char *plural(unsigned n)
-{
-	return n == 1 ? "" : "s";
-}
-
 static int cmd_verify(const char *dir)
 {
 	report r = {stdout, 0, 0, 0};
 	wal_totals wt = {.verbose = 0};
-	table_totals tt = {0, 0, 0, 0};
+	table_totals tt = {0, 0, 0};
 	name_list names;
 	replay rp;
 	int manifest_ok;
@@ -811,15 +810,13 @@ static int cmd_verify(const char *dir)
 	if (manifest_ok)
 		check_sequences(dir, &rp, &wt, &r);
 	if (r.problems || r.errors)
-		printf("%s: FAILED: %u problem%s, %u error%s, %u warning%s\n", dir, r.problems,
-		       plural(r.problems), r.errors, plural(r.errors), r.warnings,
-		       plural(r.warnings));
+		printf("%s: FAILED: %u problem(s), %u error(s), %u warning(s)\n", dir,
+		       r.problems, r.errors, r.warnings);
 	else
 		printf("%s: OK: %" PRIu64 " tables (%" PRIu64 " entries, %" PRIu64
 		       " range deletions), %" PRIu64 " WAL segments (%" PRIu64 " records, %"
-		       PRIu64 " entries), %u warning%s\n", dir, tt.tables, tt.entries,
-		       tt.range_dels, wt.segments, wt.records, wt.entries, r.warnings,
-		       plural(r.warnings));
+		       PRIu64 " entries), %u warning(s)\n", dir, tt.tables, tt.entries,
+		       tt.range_dels, wt.segments, wt.records, wt.entries, r.warnings);
 	lsm_manifest_state_free(&rp.st);
 	free_names(&names);
 	return exit_code(&r);
