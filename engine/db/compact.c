@@ -281,7 +281,8 @@ static int open_output(output *o)
 	char path[4096];
 	int rc;
 
-	o->number = lsm_db_new_file(o->db);
+	if ((rc = lsm_db_new_file(o->db, &o->number)) != LSM_OK)
+		return rc;
 	if ((rc = lsm_sst_path(o->db->dir, o->number, path, sizeof path)) != LSM_OK)
 		return rc;
 	return lsm_table_builder_open(o->db->env, path, &o->db->table_opts, &o->b);
@@ -334,6 +335,7 @@ static int close_output(output *o, const uint8_t *hi, size_t hilen)
 	if (lsm_table_builder_entries(o->b) == 0) {
 		lsm_table_builder_abandon(o->b);   /* everything in range was dropped */
 		o->b = NULL;
+		lsm_db_release_file(o->db, o->number);
 		return LSM_OK;
 	}
 	rc = lsm_table_builder_finish(o->b, &props);
@@ -507,8 +509,10 @@ static int merge_inputs(lsm_db *db, compaction *c, lsm_version_edit *edit,
 		rc = it->status(it);
 	if (rc == LSM_OK)
 		rc = close_output(&o, NULL, 0);
-	if (o.b)
+	if (o.b) {
 		lsm_table_builder_abandon(o.b);
+		lsm_db_release_file(db, o.number);
+	}
 	if (it)
 		it->destroy(it);
 	lsm_rdel_free(&rdels);

@@ -457,7 +457,7 @@ int lsm_db_switch_memtable(lsm_db *db)
 
 /* Waits (bounded) for a flush to free a memtable slot; the caller
  * retries.  Counted as stall time. */
-static void stall(lsm_db *db)
+void lsm_db_stall(lsm_db *db)
 {
 	lsm_region *r = db->region;
 	uint64_t t0 = db->env->now_micros(db->env);
@@ -524,7 +524,7 @@ static int throttle_l0(lsm_db *db)
 	while (atomic_load(&r->l0_files) >= (uint32_t)db->opts.l0_stop_trigger) {
 		if (r->bg_error)
 			return r->bg_error;
-		stall(db);
+		lsm_db_stall(db);
 	}
 	return LSM_OK;
 }
@@ -564,7 +564,7 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 				atomic_fetch_sub(&r->wal.sync_writers, 1);
 			return LSM_FULL;
 		}
-		stall(db);
+		lsm_db_stall(db);
 	}
 	if (rc != LSM_OK)
 		goto unlock;

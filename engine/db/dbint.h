@@ -243,8 +243,8 @@ struct lsm_db {
 	lsm_manifest_writer *manifest;
 	lsm_version **live;           /* versions handed out, one ref each */
 	size_t nlive, live_cap;
-	uint64_t pending[8];          /* numbers of outputs being written */
-	size_t npending;
+	uint64_t *pending;            /* numbers of outputs being written */
+	size_t npending, pending_cap;
 	/* open iterators (iter.c) */
 	pthread_mutex_t iters_mu;
 	struct lsm_iter *open_iters;
@@ -272,6 +272,9 @@ void lsm_bg_stop(lsm_db *db);
  * LSM_BUSY when no slot is free */
 int  lsm_db_switch_memtable(lsm_db *db);
 void lsm_db_count_wal_segments(lsm_db *db);
+/* A bounded wait for a memtable slot to come free (counted as a stall);
+ * first lets this thread's iterators release retired memtables. */
+void lsm_db_stall(lsm_db *db);
 
 /* db.c: memtable switches */
 void lsm_db_activate(lsm_region *r, int slot, uint64_t wal_seg);
@@ -290,8 +293,9 @@ void lsm_fileset_close(lsm_db *db);
 /* versions (fileset.c) */
 /* The current version, with a reference for the caller. */
 lsm_version *lsm_db_current_version(lsm_db *db);
-/* A new output file number, registered as pending until released. */
-uint64_t lsm_db_new_file(lsm_db *db);
+/* A new output file number in *number, registered as pending until
+ * released (LSM_NOMEM when it cannot be registered). */
+int  lsm_db_new_file(lsm_db *db, uint64_t *number);
 void lsm_db_release_file(lsm_db *db, uint64_t number);
 /* Logs e in the manifest and installs the resulting version. */
 int  lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e);

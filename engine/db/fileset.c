@@ -35,16 +35,29 @@ lsm_version *lsm_db_current_version(lsm_db *db)
 	return v;
 }
 
-uint64_t lsm_db_new_file(lsm_db *db)
+int lsm_db_new_file(lsm_db *db, uint64_t *number)
 {
-	uint64_t n;
+	int rc = LSM_OK;
 
 	pthread_mutex_lock(&db->version_mu);
-	n = db->mstate.next_file_number++;
-	if (db->npending < sizeof db->pending / sizeof db->pending[0])
-		db->pending[db->npending++] = n;
+	if (db->npending == db->pending_cap) {
+		size_t cap = db->pending_cap ? 2 * db->pending_cap : 16;
+		uint64_t *v = realloc(db->pending, cap * sizeof *v);
+
+		if (v == NULL)
+			rc = LSM_NOMEM;
+		else {
+			db->pending = v;
+			db->pending_cap = cap;
+		}
+	}
+	if (rc == LSM_OK) {
+		/* unregistered, a file being written could be judged garbage */
+		*number = db->mstate.next_file_number++;
+		db->pending[db->npending++] = *number;
+	}
 	pthread_mutex_unlock(&db->version_mu);
-	return n;
+	return rc;
 }
 
 void lsm_db_release_file(lsm_db *db, uint64_t number)
@@ -198,6 +211,15 @@ void lsm_db_remove_obsolete(lsm_db *db)
 	lsm_db_count_wal_segments(db);
 }
 
+static int has_table_or_manifest(void *arg, const char *name)
+{
+	uint64_t n;
+
+	if (lsm_sst_parse_name(name, &n) || lsm_manifest_parse_name(name, &n))
+		*(int *)arg = 1;
+	return LSM_OK;
+}
+
 /*
  * Opens the file set at lsm_open: the manifest CURRENT names, or a new one
  * for a new database (or one written before SSTables existed, which has
@@ -213,6 +235,15 @@ int lsm_fileset_open(lsm_db *db)
 		rc = lsm_manifest_resume(db->env, db->dir, &db->mstate,
 		                         MANIFEST_MAX_SIZE, &db->manifest);
 	} else if (rc == LSM_NOTFOUND) {
+		/* No CURRENT: a new database, or one from before SSTables (WAL
+		 * segments only).  With tables or manifests around, CURRENT was
+		 * lost: starting over would drop every table, so refuse. */
+		int found = 0;
+
+		if ((rc = db->env->list_dir(db->env, db->dir, has_table_or_manifest, &found)) != LSM_OK)
+			return rc;
+		if (found)
+			return LSM_CORRUPTION;
 		if ((rc = lsm_manifest_state_init(&db->mstate)) != LSM_OK)
 			return rc;
 		db->mstate.has = LSM_EDIT_LOG_NUMBER | LSM_EDIT_NEXT_FILE | LSM_EDIT_LAST_SEQUENCE;
@@ -242,6 +273,9 @@ void lsm_fileset_close(lsm_db *db)
 	db->nlive = 0;
 	lsm_manifest_close(db->manifest);
 	db->manifest = NULL;
+	free(db->pending);
+	db->pending = NULL;
+	db->npending = db->pending_cap = 0;
 	if (db->mstate.version)
 		lsm_manifest_state_free(&db->mstate);
 }

@@ -160,7 +160,8 @@ static int flush_slot(lsm_db *db, int slot)
 	int rc, empty;
 
 	wait_published(db, last);
-	number = lsm_db_new_file(db);
+	if ((rc = lsm_db_new_file(db, &number)) != LSM_OK)
+		return rc;
 	rc = write_table(db, lsm_slot_arena(r, slot), number, &props, &empty);
 	if (rc == LSM_OK && !empty && (rc = file_size_of(db, number, &size)) == LSM_OK &&
 	    (meta = lsm_meta_from_props(number, 0, size, &props)) == NULL)
@@ -227,10 +228,16 @@ int lsm_flush(lsm_db *db)
 	pthread_mutex_lock(&r->write_mu);
 	if (atomic_load(&lsm_slot_arena(r, r->active)->entries) > 0) {
 		while ((rc = lsm_db_switch_memtable(db)) == LSM_BUSY) {
-			/* every slot holds unflushed data: flush one here */
+			/* No free slot: flush one here if one awaits its flush;
+			 * otherwise retired ones are pinned by readers, so wait
+			 * as a writer would (our own iterators let go first). */
 			pthread_mutex_unlock(&r->write_mu);
-			if ((rc = lsm_flush_oldest(db)) != LSM_OK)
-				return rc;
+			if (oldest_immutable(r) >= 0) {
+				if ((rc = lsm_flush_oldest(db)) != LSM_OK)
+					return rc;
+			} else {
+				lsm_db_stall(db);
+			}
 			pthread_mutex_lock(&r->write_mu);
 		}
 	}

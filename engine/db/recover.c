@@ -77,6 +77,7 @@ typedef struct replay_ctx {
 	replay_job *jobs;
 	size_t njobs, cap;
 	int workers;
+	uint64_t expect;           /* the sequence the next kept batch must start at */
 } replay_ctx;
 
 typedef struct replay_worker {
@@ -144,6 +145,9 @@ static int recovery_switch(replay_ctx *ctx)
 	int slot, rc;
 
 	drain(ctx);
+	/* what is linked is whole: a flush waits for visible_seq to reach the
+	 * memtable's last sequence, and nobody else reads or writes yet */
+	atomic_store(&r->visible_seq, r->last_seq);
 	lsm_db_freeze_active(r);
 	while ((slot = lsm_memslot_claim(r)) < 0)
 		if ((rc = lsm_flush_oldest(db)) != LSM_OK)
@@ -194,6 +198,13 @@ static int replay_record(void *arg, const uint8_t *rep, size_t len)
 
 	if (count == 0 || last <= db->flushed_seq)
 		return LSM_OK;
+	/* Sequences are contiguous across the log and the tables: a gap means
+	 * a flush's edit was lost (a damaged last manifest record looks like a
+	 * torn tail) after its WAL segments were deleted.  Salvage mode drops
+	 * records on purpose and accepts gaps. */
+	if (first != ctx->expect && !db->opts.wal_salvage && ctx->expect != 0)
+		return LSM_CORRUPTION;
+	ctx->expect = last + 1;
 	need = lsm_mem_batch_bytes(rep, len, first);
 	if (need > r->arena_size)
 		return LSM_FULL;   /* written with a larger memtable_size */
@@ -245,6 +256,7 @@ int lsm_db_recover(lsm_db *db)
 			next_seg = segs.v[segs.n - 1] + 1;
 	}
 	ctx.db = db;
+	ctx.expect = db->flushed_seq + 1;
 	ctx.workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (ctx.workers < 1)
 		ctx.workers = 1;

@@ -690,8 +690,8 @@ static void verify_table(const char *dir, const lsm_file_meta *m, table_totals *
 		return;
 	}
 	if (size < m->size)
-		note(r, PROBLEM, path, (int64_t)size, "the file ends here: truncated (the "
-		     "manifest says %" PRIu64 " bytes)", m->size);
+		note(r, PROBLEM, path, (int64_t)size, "the file ends here, but the manifest "
+		     "says %" PRIu64 " bytes (truncated?)", m->size);
 	else if (size > m->size)
 		note(r, PROBLEM, path, (int64_t)m->size, "the manifest's size ends here, but the "
 		     "file has %" PRIu64 " bytes", size);
