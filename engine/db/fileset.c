@@ -195,7 +195,8 @@ void lsm_db_remove_obsolete(lsm_db *db)
 		pthread_mutex_unlock(&db->version_mu);
 		return;
 	}
-	memcpy(keep + nextra, db->pending, db->npending * sizeof *keep);
+	if (db->npending)
+		memcpy(keep + nextra, db->pending, db->npending * sizeof *keep);
 	cur = db->mstate.version;
 	live = (lsm_live_files){cur, db->log_number, db->mstate.manifest_number, keep, nkeep};
 	scan = (sst_scan){db, cur, keep, nkeep};

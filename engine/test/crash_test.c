@@ -474,10 +474,7 @@ static lsm_options kd_options(uint64_t cycle_seed)
 	o.max_memtables = 3;
 	o.max_bytes_for_level_base = 128 * 1024;
 	o.level_size_multiplier = 4;
-	/* ENGINE BUG (model_test compaction_with_many_outputs_keeps_its_files):
-	 * more than 8 outputs in one compaction lose files to the concurrent
-	 * obsolete-file sweep; 256 KiB files keep compactions here to a few. */
-	o.target_file_size = 256 * 1024;
+	o.target_file_size = 32 * 1024;     /* many files a level, many outputs */
 	o.l0_compaction_trigger = 2;
 	o.block_size = 1024;
 	o.block_cache_size = 256 * 1024;

@@ -678,8 +678,7 @@ static int end_and_verify(lsm_db *db, const char *dir, long nlog, long first_fai
 {
 	static uint32_t model[FT_KEYS], state[FT_KEYS];
 	static char out[8192];
-	/* (no background thread: see the note at background_error_is_sticky) */
-	lsm_options plain = ft_options(nosync_posix(), 0);
+	lsm_options plain = ft_options(nosync_posix(), 1);
 	long i, durable = 0, maybe_end, last_ok = 0;
 	int rc, close_rc;
 
@@ -961,11 +960,10 @@ TEST(faults_during_writes)
 }
 
 /*
- * With the background thread.  ENGINE BUG workaround (see model_test's
- * compaction_with_many_outputs_keeps_its_files): a compaction with more
- * than 8 outputs loses some to the obsolete-file sweep of a concurrent
- * flush, so the files are larger here (and every reopen above runs
- * without the background thread).
+ * With the background thread: whatever a fault hits (the WAL in the
+ * writer, or a flush or compaction in the background), the first write
+ * that fails returns the injected code, every later one fails too, and
+ * recovery is as above.
  */
 static int bg_run(int kind, long nth, int code, int power, totals *t)
 {
@@ -977,7 +975,6 @@ static int bg_run(int kind, long nth, int code, int power, totals *t)
 	int rc, frc, fired;
 	lsm_db *db;
 
-	o.target_file_size = 64 * 1024;
 	if ((rc = env_setup()) != LSM_OK || copy_dir(tmpl_dir, dir) != 0)
 		return snprintf(msg, sizeof msg, "setup failed"), 1;
 	if ((rc = lsm_open(&o, dir, &db)) != LSM_OK)

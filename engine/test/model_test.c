@@ -36,8 +36,8 @@
  * compactions and data below L1 in the stats.  A watchdog fails the test
  * (with the seed and op) when an op makes no progress for 120 s.
  *
- * The other tests reproduce engine bugs this test found (see each); the
- * random test works around them unless LSM_MODEL_NO_WORKAROUNDS=1.
+ * The other tests are regression tests for engine bugs the random test
+ * found (each with the bug it reproduces; fixed in 709b14a).
  *
  * LSM_MODEL_OPS (ops per seed, default 100000), LSM_MODEL_SEEDS (default
  * 6), LSM_MODEL_SEED (run only this seed) and LSM_MODEL_WATCHDOG (seconds)
@@ -512,34 +512,6 @@ static lsm_env *nosync_env(void)
 	return &e;
 }
 
-/* Workarounds for the engine bugs below; LSM_MODEL_NO_WORKAROUNDS=1 turns
- * them all off, to check fixes. */
-static int workarounds(void)
-{
-	static int on = -1;
-
-	if (on < 0) {
-		const char *v = getenv("LSM_MODEL_NO_WORKAROUNDS");
-
-		on = !(v && *v == '1');
-	}
-	return on;
-}
-
-/*
- * ENGINE BUG (see compaction_with_many_outputs_keeps_its_files): with the
- * background thread, a compaction with more than 8 outputs loses some of
- * them to a concurrent flush's obsolete-file sweep.  Until that is fixed,
- * background seeds use files large enough for a handful of outputs
- * (LSM_MODEL_NO_WORKAROUNDS=1 keeps them small, to check a fix).  Seeds without
- * the background thread (one thread does everything) keep small files.
- */
-static void file_size_workaround(lsm_options *o, test_rng *r)
-{
-	if (o->background_thread && workarounds() && o->target_file_size < (256u << 10))
-		o->target_file_size = (256 + test_rng_uniform(r, 256)) * 1024;
-}
-
 static cfg make_cfg(uint64_t seed)
 {
 	test_rng r;
@@ -579,7 +551,6 @@ static cfg make_cfg(uint64_t seed)
 	c.filter = test_rng_uniform(&r, 2) == 0;
 	if (c.filter)
 		c.o.compaction_filter = same_value_filter;
-	file_size_workaround(&c.o, &r);
 	return c;
 }
 
@@ -608,7 +579,6 @@ static void vary_options(lsm_options *o, test_rng *r)
 		o->l0_slowdown_trigger = o->l0_compaction_trigger + (int)test_rng_uniform(r, 4);
 		o->l0_stop_trigger = o->l0_slowdown_trigger + 1 + (int)test_rng_uniform(r, 4);
 	}
-	file_size_workaround(o, r);
 }
 
 static void print_cfg(uint64_t seed, const cfg *c)
@@ -655,20 +625,6 @@ static void deepest_now(lsm_db *db, totals *t)
 			t->deepest = l;
 }
 
-/*
- * ENGINE BUG (see flush_with_open_iterator_does_not_hang below): lsm_flush
- * and lsm_compact_range spin forever when the only reusable memtable slots
- * are pinned by an iterator of the calling thread.  Until that is fixed the
- * random loop closes its long-lived iterator before it calls either (the
- * background flushes still run under it, and writes that stall re-open
- * it).  LSM_MODEL_NO_WORKAROUNDS=1 keeps the iterator open, to check a fix.
- */
-static void flush_guard(liter *li)
-{
-	if (workarounds())
-		liter_close(li);
-}
-
 /* The watchdog: a hang must fail loudly, with the seed and the op. */
 static volatile long wd_op = -1;
 static volatile uint64_t wd_seed;
@@ -700,7 +656,7 @@ static void *watchdog_main(void *arg)
 #define WRITE_RETRY(db, expr, rcvar) do { \
 	(rcvar) = (expr); \
 	if ((rcvar) == LSM_FULL && !(db_bg)) { \
-		int _frc = (flush_guard(&li), lsm_flush(db)); \
+		int _frc = lsm_flush(db); \
 		(rcvar) = _frc != LSM_OK ? _frc : (expr); \
 	} \
 } while (0)
@@ -886,7 +842,6 @@ static long run_seed(uint64_t seed, long ops, const cfg *c, totals *tot)
 					liter_close(&li);
 			}
 		} else if (r < 861) {
-			flush_guard(&li);
 			if ((rc = lsm_flush(db)) != LSM_OK)
 				bad = FAIL("lsm_flush: %s", lsm_strerror(rc));
 			deepest_now(db, tot);
@@ -895,7 +850,6 @@ static long run_seed(uint64_t seed, long ops, const cfg *c, totals *tot)
 			uint64_t how = test_rng_uniform(&rng, 4);
 
 			gen_range(&rng, &lo, &hi);
-			flush_guard(&li);
 			rc = lsm_compact_range(db, how == 1 ? NULL : lo.b, how == 1 ? 0 : (size_t)lo.len,
 			                       how == 2 ? NULL : hi.b, how == 2 ? 0 : (size_t)hi.len);
 			if (rc != LSM_OK)
@@ -923,21 +877,8 @@ static long run_seed(uint64_t seed, long ops, const cfg *c, totals *tot)
 			liter_close(&li);
 			release_snaps(db, snaps, &nsnaps);
 			add_stats(db, tot);
-			{
-				lsm_options prev = o;
-
-				vary_options(&o, &rng);
-				db_bg = o.background_thread;
-				/* ENGINE BUG (reopen_with_fewer_or_smaller_memtables_recovers):
-				 * a recovery that must flush hangs; so flush first when
-				 * the new options hold less */
-				if (workarounds() && (o.memtable_size < prev.memtable_size ||
-				                      o.max_memtables < prev.max_memtables) &&
-				    (rc = lsm_flush(db)) != LSM_OK) {
-					bad = FAIL("flush before reopen: %s", lsm_strerror(rc));
-					goto done_op;
-				}
-			}
+			vary_options(&o, &rng);
+			db_bg = o.background_thread;
 			if ((rc = lsm_close(db)) != LSM_OK)
 				bad = FAIL("close: %s", lsm_strerror(rc));
 			else if ((rc = lsm_open(&o, dir, &db)) != LSM_OK) {
@@ -1030,11 +971,11 @@ TEST(model_random_ops_several_seeds)
 }
 
 /*
- * ENGINE BUG repro: a thread holding an iterator calls lsm_flush after
- * enough writes that every other memtable slot is retired but pinned by
- * that iterator.  lsm_flush loops on lsm_db_switch_memtable (LSM_BUSY) and
+ * Regression (fixed in 709b14a): a thread holding an iterator calls
+ * lsm_flush after enough writes that every other memtable slot is retired but pinned by
+ * that iterator.  lsm_flush looped on lsm_db_switch_memtable (LSM_BUSY) and
  * lsm_flush_oldest (nothing immutable: LSM_OK) forever at 100% CPU.  Run
- * in a child so the hang becomes a failure after 4 s.
+ * in a child so a hang becomes a failure after 4 s.
  */
 static void flush_with_iterator_child(const char *dir)
 {
@@ -1088,23 +1029,23 @@ TEST(flush_with_open_iterator_does_not_hang)
 	if (waited == 400) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		CHECK_MSG(0, "lsm_flush did not return within 4 s while this thread's "
-		          "iterator pins the retired memtable (engine bug: flush.c lsm_flush "
-		          "spins on lsm_db_switch_memtable == LSM_BUSY)");
+		CHECK_MSG(0, "lsm_flush did not return within 4 s while this thread's iterator "
+		          "pins the retired memtable (the bug fixed in 709b14a: lsm_flush spinning "
+		          "on lsm_db_switch_memtable == LSM_BUSY)");
 	}
 	CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	          "child failed: status %d (exit code = step that failed)", status);
 }
 
 /*
- * ENGINE BUG repro: fileset.c lsm_db_new_file registers an output file
- * number as pending only while fewer than 8 are (db->pending[8]); the
- * rest go unprotected.  A compaction with more than 8 outputs (small
- * target_file_size) then has its .tmp files, or its finished .sst files
+ * Regression (fixed in 709b14a): fileset.c lsm_db_new_file registered an
+ * output file number as pending only while fewer than 8 were
+ * (db->pending[8]); the rest went unprotected.  A compaction with more than 8 outputs (small
+ * target_file_size) then had its .tmp files, or its finished .sst files
  * not yet in the version, deleted by the obsolete-file sweep a concurrent
- * flush runs: the compaction fails with LSM_NOTFOUND (rename of a vanished
- * .tmp), or the manifest lists tables that no longer exist (reads fail
- * with LSM_CORRUPTION, the data is gone).
+ * flush runs: the compaction failed with LSM_NOTFOUND (rename of a vanished
+ * .tmp), or the manifest listed tables that no longer existed (reads
+ * failed with LSM_CORRUPTION, the data was gone).
  */
 TEST(compaction_with_many_outputs_keeps_its_files)
 {
@@ -1157,12 +1098,13 @@ TEST(compaction_with_many_outputs_keeps_its_files)
 }
 
 /*
- * ENGINE BUG repro: recovery that needs more memtables than the new open
- * has (the database was written with more or larger memtables) flushes
- * the oldest one from inside the replay (recover.c recovery_switch ->
- * lsm_flush_oldest -> flush_slot -> wait_published), but visible_seq is
- * only set after the whole replay, so wait_published sleeps forever and
- * lsm_open never returns.  Run in a child so the hang becomes a failure.
+ * Regression (fixed in 709b14a): recovery that needs more memtables than
+ * the new open has (the database was written with more or larger
+ * memtables) flushes the oldest one from inside the replay (recover.c
+ * recovery_switch -> lsm_flush_oldest -> flush_slot -> wait_published),
+ * but visible_seq was only set after the whole replay, so wait_published
+ * slept forever and lsm_open never returned.  Run in a child so a hang
+ * becomes a failure.
  */
 static void shrink_reopen_child(const char *dir, int memtables, size_t memtable_size)
 {
@@ -1233,7 +1175,8 @@ TEST(reopen_with_fewer_or_smaller_memtables_recovers)
 			                         cases[c].memtables, cases[c].size >> 10, status);
 		}
 	}
-	CHECK_MSG(used == 0, "written with 4 x 128 KiB memtables, reopened with:%s (engine bug: "
-	          "recovery's flush waits in flush.c wait_published for visible_seq, which "
-	          "recover.c sets only after the replay; exit code = failed step)", msg);
+	CHECK_MSG(used == 0, "written with 4 x 128 KiB memtables, reopened with:%s (the bug fixed "
+	          "in 709b14a? recovery's flush waiting in flush.c wait_published for "
+	          "visible_seq, which recover.c set only after the replay; exit code = failed "
+	          "step)", msg);
 }

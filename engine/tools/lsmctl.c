@@ -196,7 +196,8 @@ static int list_names(const char *dir, name_list *l)
 		free_names(l);
 		return rc;
 	}
-	qsort(l->v, l->n, sizeof l->v[0], cmp_str);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof l->v[0], cmp_str);
 	return LSM_OK;
 }
 
