@@ -221,6 +221,61 @@ static int has_table_or_manifest(void *arg, const char *name)
 	return LSM_OK;
 }
 
+typedef struct present {
+	uint64_t *v;
+	size_t n, cap;
+	int nomem;
+} present;
+
+static int note_table(void *arg, const char *name)
+{
+	present *p = arg;
+	uint64_t n;
+
+	if (!lsm_sst_parse_name(name, &n))
+		return LSM_OK;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		uint64_t *v = realloc(p->v, cap * sizeof *v);
+
+		if (v == NULL) {
+			p->nomem = 1;
+			return LSM_NOMEM;
+		}
+		p->v = v;
+		p->cap = cap;
+	}
+	p->v[p->n++] = n;
+	return LSM_OK;
+}
+
+/*
+ * Every table the version lists must exist.  One missing means the
+ * manifest is behind what was done (its last edit damaged, which reads
+ * exactly like a torn tail, after that edit's inputs were deleted) or that
+ * files were removed behind our back; either way opening would lose data,
+ * and the obsolete-file sweep would make it worse by deleting the tables
+ * the lost edit had added.
+ */
+static int check_tables_present(lsm_db *db)
+{
+	const lsm_version *v = db->mstate.version;
+	present p = {0};
+	int rc = db->env->list_dir(db->env, db->dir, note_table, &p);
+
+	for (int l = 0; l < LSM_MAX_LEVELS && rc == LSM_OK; l++)
+		for (size_t i = 0; i < v->nfiles[l] && rc == LSM_OK; i++) {
+			size_t j = 0;
+
+			while (j < p.n && p.v[j] != v->files[l][i]->number)
+				j++;
+			if (j == p.n)
+				rc = LSM_CORRUPTION;
+		}
+	free(p.v);
+	return rc;
+}
+
 /*
  * Opens the file set at lsm_open: the manifest CURRENT names, or a new one
  * for a new database (or one written before SSTables existed, which has
@@ -232,6 +287,11 @@ int lsm_fileset_open(lsm_db *db)
 	int rc;
 
 	rc = lsm_manifest_recover(db->env, db->dir, &db->mstate, &dropped);
+	if (rc == LSM_OK && (rc = check_tables_present(db)) != LSM_OK) {
+		lsm_manifest_state_free(&db->mstate);
+		memset(&db->mstate, 0, sizeof db->mstate);
+		return rc;
+	}
 	if (rc == LSM_OK) {
 		rc = lsm_manifest_resume(db->env, db->dir, &db->mstate,
 		                         MANIFEST_MAX_SIZE, &db->manifest);

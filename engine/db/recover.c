@@ -255,6 +255,15 @@ int lsm_db_recover(lsm_db *db)
 		if (segs.v[segs.n - 1] + 1 > next_seg)
 			next_seg = segs.v[segs.n - 1] + 1;
 	}
+	/* The segment log_number names always exists (it was created before
+	 * any edit named it, and only older ones are deleted).  Missing while
+	 * newer ones exist, a later edit that deleted it was lost: the
+	 * manifest is behind the files, and opening would drop a flush. */
+	if (db->log_number > 0 && first < segs.n && segs.v[first] != db->log_number &&
+	    !db->opts.wal_salvage) {
+		free(segs.v);
+		return LSM_CORRUPTION;
+	}
 	ctx.db = db;
 	ctx.expect = db->flushed_seq + 1;
 	ctx.workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
