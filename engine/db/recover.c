@@ -82,7 +82,7 @@ typedef struct replay_ctx {
 
 typedef struct replay_worker {
 	replay_ctx *ctx;
-	int id;
+	int id, stride;            /* links jobs id, id + stride, ... */
 } replay_worker;
 
 static void *link_share(void *arg)
@@ -91,7 +91,7 @@ static void *link_share(void *arg)
 	replay_ctx *ctx = w->ctx;
 	lsm_region *r = ctx->db->region;
 
-	for (size_t i = (size_t)w->id; i < ctx->njobs; i += (size_t)ctx->workers) {
+	for (size_t i = (size_t)w->id; i < ctx->njobs; i += (size_t)w->stride) {
 		const replay_job *j = &ctx->jobs[i];
 
 		lsm_mem_insert_batch(lsm_slot_arena(r, j->slot), j->chunk, ctx->stage + j->off,
@@ -100,36 +100,25 @@ static void *link_share(void *arg)
 	return NULL;
 }
 
-/* Links every staged record; the stage is empty afterwards. */
+/* Links every staged record; the stage is empty afterwards.  The shares
+ * are fixed before any thread starts; a share whose thread could not be
+ * started is linked here. */
 static void drain(replay_ctx *ctx)
 {
 	pthread_t th[MAX_REPLAYERS];
 	replay_worker w[MAX_REPLAYERS];
-	int started = 0;
+	int n = ctx->njobs > 1000 ? ctx->workers : 1, started[MAX_REPLAYERS] = {0};
 
-	for (int i = 1; i < ctx->workers && ctx->njobs > 1000; i++) {
-		w[i] = (replay_worker){ctx, i};
-		if (pthread_create(&th[i], NULL, link_share, &w[i]) != 0)
-			break;
-		started = i;
-	}
-	if (started == 0) {
-		/* alone: link everything here */
-		int saved = ctx->workers;
-
-		ctx->workers = 1;
-		w[0] = (replay_worker){ctx, 0};
-		link_share(&w[0]);
-		ctx->workers = saved;
-	} else {
-		int saved = ctx->workers;
-
-		ctx->workers = started + 1;    /* the shares the threads assume */
-		w[0] = (replay_worker){ctx, 0};
-		link_share(&w[0]);
-		for (int i = 1; i <= started; i++)
+	for (int i = 0; i < n; i++)
+		w[i] = (replay_worker){ctx, i, n};
+	for (int i = 1; i < n; i++)
+		started[i] = pthread_create(&th[i], NULL, link_share, &w[i]) == 0;
+	link_share(&w[0]);
+	for (int i = 1; i < n; i++) {
+		if (started[i])
 			pthread_join(th[i], NULL);
-		ctx->workers = saved;
+		else
+			link_share(&w[i]);
 	}
 	ctx->njobs = 0;
 	ctx->used = 0;

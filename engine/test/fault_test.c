@@ -9,6 +9,10 @@
  * tables, manifests, CURRENT), directory fsync, rename, open/create, read,
  * remove.  Phases, all without the background thread so that "the Nth
  * call" is the same call in the dry run and in the real one:
+ *   open     lsm_open of a database written with three memtables, opened
+ *            with two: reading CURRENT, the manifest and the WAL, a flush
+ *            from inside the recovery, the new WAL segment, the removal of
+ *            obsolete files (a failed open returns the injected code);
  *   flush    lsm_flush of the recovered memtables: WAL rotation, the L0
  *            table (write, fsync, rename, directory fsync), the manifest
  *            edit, obsolete-file removal;
@@ -34,7 +38,9 @@
  * or before a successful lsm_flush/lsm_compact_range, or everything
  * acknowledged when lsm_close succeeded), so nothing durable is lost,
  * nothing deleted returns, no batch is half applied and no key has a value
- * it never had; it accepts writes, compacts, and verifies again.
+ * it never had; every other run, it also takes a synced write and a full
+ * compaction, and lsmctl verifies it again after the close.  (The reopen
+ * runs with the background thread.)
  *
  * background_error_is_sticky_for_writers runs the same with the background
  * thread: a failed background flush or compaction must make later writes
@@ -308,8 +314,10 @@ static void ft_apply(uint32_t *m, const ft_op *op)
 	}
 }
 
+static int no_full_retry;
+
 /* Runs one op; LSM_FULL (memtables full, no background thread) is
- * answered by a flush and one retry, and *flush_rc gets that flush's code
+ * answered by a flush and one retry (unless no_full_retry), and *flush_rc gets that flush's code
  * (LSM_OK when none was needed). */
 static int ft_do(lsm_db *db, const ft_op *op, int *flush_rc)
 {
@@ -348,7 +356,7 @@ static int ft_do(lsm_db *db, const ft_op *op, int *flush_rc)
 			rc = lsm_delete(db, &wo, k, ft_key(op->e[0].a, k));
 		else
 			rc = lsm_write(db, &wo, b);
-		if (rc != LSM_FULL || attempt > 0)
+		if (rc != LSM_FULL || attempt > 0 || no_full_retry)
 			break;
 		if ((*flush_rc = lsm_flush(db)) != LSM_OK)
 			break;
@@ -418,8 +426,8 @@ static int read_state(lsm_db *db, uint32_t *st)
 
 /* ---------------------------------------------------------- the runs */
 
-enum { PH_FLUSH, PH_COMPACT, PH_WRITES, NPHASES };
-static const char *const phase_name[NPHASES] = {"flush", "compact", "writes"};
+enum { PH_OPEN, PH_FLUSH, PH_COMPACT, PH_WRITES, NPHASES };
+static const char *const phase_name[NPHASES] = {"open", "flush", "compact", "writes"};
 
 enum {
 	K_WRITE, K_SYNC, K_SYNC_DIR, K_RENAME, K_OPEN, K_READ, K_REMOVE, K_TEAR, NKINDS
@@ -500,8 +508,9 @@ static int copy_dir(const char *from, const char *to)
 	return rc;
 }
 
-/* Builds the template: tables in L0..L2 and, unflushed, two memtables'
- * worth of WAL. */
+/* Builds the template: tables in L0..L2 and, unflushed, up to three
+ * memtables' worth of WAL (it is written with three memtables and opened
+ * with two: every open flushes one from inside the recovery). */
 static int build_template(void)
 {
 	lsm_options o = ft_options(nosync_posix(), 0);
@@ -513,14 +522,15 @@ static int build_template(void)
 	snprintf(tmpl_dir, sizeof tmpl_dir, "%s", test_tmpdir("fault-template"));
 	memset(tmpl_model, 0, sizeof tmpl_model);
 	tmpl_next_id = 1;
+	o.max_memtables = 3;
 	if ((rc = lsm_open(&o, tmpl_dir, &db)) != LSM_OK)
 		return rc;
 	test_rng_seed(&r, 4242);
-	for (i = 0; i < 2600 && rc == LSM_OK; i++) {
+	for (i = 0; i < 2000 && rc == LSM_OK; i++) {
 		if (i == 1500) {
 			op.kind = OP_COMPACT;
 			op.lo = op.hi = -1;
-		} else if (i % 500 == 499 && i < 2000) {
+		} else if (i % 500 == 499) {
 			op.kind = OP_FLUSH;
 		} else {
 			ft_gen(&r, &tmpl_next_id, 20, &op);
@@ -530,7 +540,21 @@ static int build_template(void)
 			rc = frc;
 		ft_apply(tmpl_model, &op);
 	}
-	if (rc != LSM_OK) {
+	/* then writes until all three memtables are full (LSM_FULL: that
+	 * last write did not happen) */
+	no_full_retry = 1;
+	while (rc == LSM_OK) {
+		uint32_t id = tmpl_next_id;
+
+		ft_gen(&r, &id, 20, &op);
+		rc = ft_do(db, &op, &frc);
+		if (rc == LSM_OK) {
+			ft_apply(tmpl_model, &op);
+			tmpl_next_id = id;
+		}
+	}
+	no_full_retry = 0;
+	if (rc != LSM_FULL) {
 		lsm_close(db);
 		return rc;
 	}
@@ -554,7 +578,9 @@ static int phase_ops(int phase, ft_op *ops)
 	int n = 0, i;
 
 	test_rng_seed(&r, 777 + (uint64_t)phase);
-	if (phase == PH_FLUSH) {
+	if (phase == PH_OPEN) {
+		/* the open is the phase: only the tail follows */
+	} else if (phase == PH_FLUSH) {
 		ops[n++].kind = OP_FLUSH;
 	} else if (phase == PH_COMPACT) {
 		ops[n].kind = OP_COMPACT;
@@ -581,7 +607,7 @@ static int phase_ops(int phase, ft_op *ops)
 
 static int phase_len(int phase)
 {
-	return phase == PH_FLUSH ? 1 : phase == PH_COMPACT ? 2 : 400;
+	return phase == PH_OPEN ? 0 : phase == PH_FLUSH ? 1 : phase == PH_COMPACT ? 2 : 400;
 }
 
 static void arm(int kind, long nth, int code, int sticky, size_t keep)
@@ -595,27 +621,22 @@ static void arm(int kind, long nth, int code, int sticky, size_t keep)
 	}
 }
 
-/* Prepares a run's directory (a copy of the template) and opens it through
- * the fault env, then performs the pre-phase (COMPACT: flush first, so
- * that the phase is compaction alone). */
-static int start_run(const char *dir, lsm_db **db)
+/* Prepares a run's directory (a copy of the template) and, unless the
+ * phase is the open itself, opens it through the fault env. */
+static int start_run(int phase, const char *dir, lsm_db **db)
 {
 	lsm_options o = ft_options(&tenv, 0);
 	int rc;
 
+	*db = NULL;
 	if ((rc = env_setup()) != LSM_OK)
 		return rc;
 	if (copy_dir(tmpl_dir, dir) != 0)
 		return LSM_IOERR;
-	if ((rc = lsm_open(&o, dir, db)) != LSM_OK)
+	if (phase != PH_OPEN && (rc = lsm_open(&o, dir, db)) != LSM_OK)
 		return rc;
 	return LSM_OK;
 }
-
-typedef struct run_result {
-	int fired;
-	long ops_done;           /* entries of runlog */
-} run_result;
 
 /* Dry run: how many calls of each kind the phase itself makes. */
 static int dry_run(int phase, long counts[NKINDS])
@@ -626,12 +647,17 @@ static int dry_run(int phase, long counts[NKINDS])
 	lsm_db *db;
 	int n = phase_ops(phase, ops), i, rc, frc;
 
-	if ((rc = start_run(dir, &db)) != LSM_OK)
+	if ((rc = start_run(phase, dir, &db)) != LSM_OK)
 		return rc;
 	if (phase == PH_COMPACT && (rc = lsm_flush(db)) != LSM_OK)
 		return rc;
 	for (i = 0; i < LSM_FAULT_NOPS; i++)
 		before[i] = lsm_fault_env_calls(fenv, (enum lsm_fault_op)i);
+	if (phase == PH_OPEN) {
+		lsm_options o = ft_options(&tenv, 0);
+
+		rc = lsm_open(&o, dir, &db);
+	}
 	for (i = 0; i < phase_len(phase) && i < n && rc == LSM_OK; i++)
 		rc = ft_do(db, &ops[i], &frc);
 	for (i = 0; i < NKINDS; i++)
@@ -816,7 +842,7 @@ static int one_run(int phase, int kind, long nth, int code, int power, totals *t
 	int rc, frc, errors = 0, bad_code = 0;
 	lsm_db *db;
 
-	if ((rc = start_run(dir, &db)) != LSM_OK)
+	if ((rc = start_run(phase, dir, &db)) != LSM_OK)
 		return snprintf(msg, sizeof msg, "open before the fault: %s", lsm_strerror(rc)), 1;
 	if (phase == PH_COMPACT && (rc = lsm_flush(db)) != LSM_OK) {
 		lsm_close(db);
@@ -826,6 +852,21 @@ static int one_run(int phase, int kind, long nth, int code, int power, totals *t
 	arm(kind, nth, kind == K_TEAR ? LSM_IOERR : code, kind == K_TEAR ? 0 : sticky,
 	    (size_t)(nth * 37 % 300));
 	t->runs++;
+	if (phase == PH_OPEN) {
+		/* the fault hits the recovery: replay, its flush, the new WAL
+		 * segment, the manifest edit, the removal of obsolete files */
+		lsm_options o = ft_options(&tenv, 0);
+
+		rc = lsm_open(&o, dir, &db);
+		if (rc != LSM_OK) {
+			db = NULL;
+			errors++;
+			if (rc != (kind == K_TEAR ? LSM_IOERR : code))
+				return snprintf(msg, sizeof msg, "lsm_open failed with %s, not the injected "
+				                "%s", lsm_strerror(rc), lsm_strerror(code)), 1;
+			n = 0;               /* no tail without a handle */
+		}
+	}
 
 	/* the phase and its tail; the log keeps every op, refused or not */
 	for (i = 0; i < n; i++) {
@@ -858,6 +899,7 @@ static int one_run(int phase, int kind, long nth, int code, int power, totals *t
 
 		t->fired += fired;
 		if (fired && errors == 0 && kind != K_REMOVE) {
+			/* (a removal failing is harmless: the file goes next time) */
 			lsm_close(db);
 			return snprintf(msg, sizeof msg, "the fault fired but every call returned "
 			                "LSM_OK: the error was swallowed"), 1;
@@ -926,11 +968,11 @@ static void fault_matrix(int phase)
 				watchdog(60, phase_name[phase], kind_name[kind], nth);
 				rc = one_run(phase, kind, nth, codes[c], power, &t);
 				alarm(0);
-				CHECK_MSG(rc == 0, "phase %s, %s #%ld fails with %s (%s), then %s: %s",
-				          phase_name[phase], kind_name[kind], nth,
+				CHECK_MSG(rc == 0, "phase %s, %s #%ld fails with %s (%s), then %s (db left "
+				          "in %s/fault-run): %s", phase_name[phase], kind_name[kind], nth,
 				          lsm_strerror(kind == K_TEAR ? LSM_IOERR : codes[c]),
 				          kind == K_TEAR ? "torn" : c ? "sticky" : "once",
-				          power ? "power loss" : "close", msg);
+				          power ? "power loss" : "close", test_tmp_root, msg);
 			}
 	printf("    %-7s %ld runs, %ld faults fired, %ld calls failed, %ld power losses; "
 	       "unsynced writes lost in %ld, the failed write recovered in %ld\n",
@@ -939,8 +981,14 @@ static void fault_matrix(int phase)
 	CHECK(t.fired > 0);
 }
 
-/* (fault_matrix returns early on a failed CHECK: the watchdog goes off
+/* (fault_matrix returns early on a failed CHECK: the watchdog is disarmed
  * here) */
+TEST(faults_during_recovery)
+{
+	fault_matrix(PH_OPEN);
+	alarm(0);
+}
+
 TEST(faults_during_flush)
 {
 	fault_matrix(PH_FLUSH);
@@ -1042,9 +1090,10 @@ static void background_error_is_sticky_for_writers(void)
 				watchdog(60, "background", kind_name[kinds[k]], nths[j]);
 				rc = bg_run(kinds[k], nths[j], codes[c], power, &t);
 				alarm(0);
-				CHECK_MSG(rc == 0, "background: %s #%ld fails with %s (%s), then %s: %s",
-				          kind_name[kinds[k]], nths[j], lsm_strerror(codes[c]),
-				          c ? "sticky" : "once", power ? "power loss" : "close", msg);
+				CHECK_MSG(rc == 0, "background: %s #%ld fails with %s (%s), then %s (db "
+				          "left in %s/fault-bg): %s", kind_name[kinds[k]], nths[j],
+				          lsm_strerror(codes[c]), c ? "sticky" : "once",
+				          power ? "power loss" : "close", test_tmp_root, msg);
 			}
 	printf("    background: %ld runs, %ld faults fired, %ld runs where writes failed, %ld "
 	       "power losses; unsynced writes lost in %ld, the failed write recovered in %ld\n",

@@ -40,7 +40,7 @@
  * found (each with the bug it reproduces; fixed in 709b14a).
  *
  * LSM_MODEL_OPS (ops per seed, default 100000), LSM_MODEL_SEEDS (default
- * 6), LSM_MODEL_SEED (run only this seed) and LSM_MODEL_WATCHDOG (seconds)
+ * 9), LSM_MODEL_SEED (run only this seed) and LSM_MODEL_WATCHDOG (seconds)
  * scale it for long runs outside CI.
  */
 #include <ctype.h>
@@ -215,6 +215,73 @@ static void model_delete_range(model *m, const bound *lo, const bound *hi)
 			model_set(m, k, NULL, 0);
 }
 
+/*
+ * The compaction filter of the seeds that have one decides by a value's
+ * first byte: V_EXPIRE values are removed (the key then reads as deleted,
+ * never as an older value), V_CHANGE values are rewritten with V_CHANGED
+ * as first byte, anything else is kept.  A read may see a value before or
+ * after the filter ran on it, so the model accepts both.
+ */
+#define V_EXPIRE  0xee
+#define V_CHANGE  0xcc
+#define V_CHANGED 0xcd
+
+static int filter_on;               /* this seed's db has the filter */
+static uint64_t seen_removed, seen_changed;   /* reads that saw the filter's work */
+
+static void mark_value(test_rng *rng, char *buf, size_t n)
+{
+	uint64_t r = test_rng_uniform(rng, 100);
+
+	if (n == 0)
+		return;
+	if (r < 3)
+		buf[0] = (char)V_EXPIRE;
+	else if (r < 6)
+		buf[0] = (char)V_CHANGE;
+	else if ((unsigned char)buf[0] == V_EXPIRE || (unsigned char)buf[0] == V_CHANGE ||
+	         (unsigned char)buf[0] == V_CHANGED)
+		buf[0] = 'A';
+}
+
+static int marker_filter(void *arg, int level, const void *key, size_t klen,
+                         const void *val, size_t vlen, uint64_t seq,
+                         void **new_val, size_t *new_vlen)
+{
+	const unsigned char *v = val;
+
+	(void)arg; (void)level; (void)key; (void)klen; (void)seq;
+	if (vlen == 0)
+		return LSM_FILTER_KEEP;
+	if (v[0] == V_EXPIRE)
+		return LSM_FILTER_REMOVE;
+	if (v[0] != V_CHANGE || (*new_val = malloc(vlen)) == NULL)
+		return LSM_FILTER_KEEP;
+	memcpy(*new_val, val, vlen);
+	*(unsigned char *)*new_val = V_CHANGED;
+	*new_vlen = vlen;
+	return LSM_FILTER_CHANGE;
+}
+
+/* The model's value of k may read as absent (the filter removed it). */
+static int may_vanish(const model *m, int k)
+{
+	return filter_on && m->val[k] && m->len[k] && (unsigned char)m->val[k][0] == V_EXPIRE;
+}
+
+/* v (n bytes) is what the model holds for k, or its filtered form. */
+static int value_ok(const model *m, int k, const void *v, size_t n)
+{
+	const unsigned char *p = v, *w = (const unsigned char *)m->val[k];
+
+	if (same_bytes(v, n, m->val[k], m->len[k]))
+		return 1;
+	if (filter_on && n == m->len[k] && n > 0 && w[0] == V_CHANGE && p[0] == V_CHANGED &&
+	    memcmp(p + 1, w + 1, n - 1) == 0)
+		return ++seen_changed > 0;
+	return 0;
+}
+
 static void random_value(test_rng *rng, char *buf, size_t *n)
 {
 	uint64_t r = test_rng_uniform(rng, 100);
@@ -224,6 +291,7 @@ static void random_value(test_rng *rng, char *buf, size_t *n)
 	else
 		*n = (size_t)test_rng_uniform(rng, 120);
 	test_rng_fill(rng, buf, *n);
+	mark_value(rng, buf, *n);
 }
 
 /*
@@ -297,10 +365,12 @@ static int check_get(lsm_db *db, const lsm_snapshot *s, const model *m, int k)
 		return FAIL("get %s%s: want absent, got rc %d len %zu", kname(k),
 		            s ? " (snapshot)" : "", rc, n);
 	}
+	if (rc == LSM_NOTFOUND && may_vanish(m, k))
+		return (int)(++seen_removed, 0);
 	if (rc != LSM_OK)
 		return FAIL("get %s%s: want %zu bytes, got rc %d (%s)", kname(k),
 		            s ? " (snapshot)" : "", m->len[k], rc, lsm_strerror(rc));
-	bad = !same_bytes(v, n, m->val[k], m->len[k]);
+	bad = !value_ok(m, k, v, n);
 	lsm_free(v);
 	if (bad)
 		return FAIL("get %s%s: wrong value: %zu bytes, want %zu", kname(k),
@@ -355,9 +425,29 @@ static int check_entry(lsm_iter *it, const model *m, int pos, const char *what)
 		describe(got, sizeof got, key, kl);
 		return FAIL("%s: iterator on '%s', model on %s", what, got, kname(k));
 	}
-	if (!same_bytes(v, vl, m->val[k], m->len[k]))
+	if (!value_ok(m, k, v, vl))
 		return FAIL("%s: %s has %zu bytes, model %zu", what, kname(k), vl, m->len[k]);
 	return 0;
+}
+
+/* Moves pos past model keys the filter may have removed and the iterator
+ * does not show. */
+static void skip_vanished(lsm_iter *it, const model *m, int *pos, const bound *lo,
+                          const bound *hi)
+{
+	while (*pos < NKEYS && may_vanish(m, sorted_ids[*pos])) {
+		int k = sorted_ids[*pos];
+		size_t kl;
+		const void *key;
+
+		if (lsm_iter_valid(it)) {
+			key = lsm_iter_key(it, &kl);    /* (NULL for the empty key) */
+			if (same_bytes(key, kl, kstr[k], klen_of[k]))
+				return;
+		}
+		seen_removed++;
+		*pos = next_rank(m, *pos + 1, lo, hi, NULL);
+	}
 }
 
 static void set_ro(lsm_read_options *ro, const lsm_snapshot *s, const bound *lo, const bound *hi)
@@ -402,6 +492,7 @@ static int check_scan(lsm_db *db, const lsm_snapshot *s, const model *m,
 		return FAIL("lsm_iter_create: %s", lsm_strerror(rc));
 	lsm_iter_seek_to_first(it);
 	for (pos = next_rank(m, 0, lo, hi, NULL); !bad; pos = next_rank(m, pos + 1, lo, hi, NULL)) {
+		skip_vanished(it, m, &pos, lo, hi);
 		bad = check_entry(it, m, pos, s ? "snapshot scan" : "scan");
 		if (pos >= NKEYS)
 			break;
@@ -428,6 +519,7 @@ static int check_seek(lsm_db *db, const lsm_snapshot *s, const model *m, test_rn
 		lsm_iter_seek(it, target.b, (size_t)target.len);
 		pos = next_rank(m, 0, &lo, &hi, &target);
 		for (i = 0; i < 25 && !bad; i++) {
+			skip_vanished(it, m, &pos, &lo, &hi);
 			bad = check_entry(it, m, pos, "seek");
 			if (pos >= NKEYS)
 				break;
@@ -462,24 +554,6 @@ static void liter_close(liter *li)
 		li->it = NULL;
 		model_free(&li->m);
 	}
-}
-
-/* A compaction filter that changes nothing a reader can see: it rewrites
- * some values with identical copies (so the CHANGE path runs) and keeps
- * the rest. */
-static int same_value_filter(void *arg, int level, const void *key, size_t klen,
-                             const void *val, size_t vlen, uint64_t seq,
-                             void **new_val, size_t *new_vlen)
-{
-	(void)arg; (void)level; (void)seq;
-	if (klen == 0 || ((const unsigned char *)key)[klen - 1] % 3 != 0)
-		return LSM_FILTER_KEEP;
-	*new_val = malloc(vlen ? vlen : 1);
-	if (*new_val == NULL)
-		return LSM_FILTER_KEEP;
-	memcpy(*new_val, val, vlen);
-	*new_vlen = vlen;
-	return LSM_FILTER_CHANGE;
 }
 
 /*
@@ -550,7 +624,7 @@ static cfg make_cfg(uint64_t seed)
 	}
 	c.filter = test_rng_uniform(&r, 2) == 0;
 	if (c.filter)
-		c.o.compaction_filter = same_value_filter;
+		c.o.compaction_filter = marker_filter;
 	return c;
 }
 
@@ -680,6 +754,8 @@ static long run_seed(uint64_t seed, long ops, const cfg *c, totals *tot)
 	long op, failed = -1;
 
 	fail_msg[0] = 0;
+	filter_on = c->filter;
+	seen_removed = seen_changed = 0;
 	wd_seed = seed;
 	memset(tot, 0, sizeof *tot);
 	test_rng_seed(&rng, seed);
@@ -828,6 +904,7 @@ static long run_seed(uint64_t seed, long ops, const cfg *c, totals *tot)
 				model_copy(&li.m, s ? &s->m : &m);
 				lsm_iter_seek_to_first(li.it);
 				li.pos = next_rank(&li.m, 0, &li.lo, &li.hi, NULL);
+				skip_vanished(li.it, &li.m, &li.pos, &li.lo, &li.hi);
 				bad = check_entry(li.it, &li.m, li.pos, "long iterator first");
 			} else {
 				int i, n = 1 + (int)test_rng_uniform(&rng, 30);
@@ -835,6 +912,7 @@ static long run_seed(uint64_t seed, long ops, const cfg *c, totals *tot)
 				for (i = 0; i < n && !bad && li.pos < NKEYS; i++) {
 					lsm_iter_next(li.it);
 					li.pos = next_rank(&li.m, li.pos + 1, &li.lo, &li.hi, NULL);
+					skip_vanished(li.it, &li.m, &li.pos, &li.lo, &li.hi);
 					bad = check_entry(li.it, &li.m, li.pos, "long iterator");
 					tot->liter_steps++;
 				}
@@ -850,8 +928,9 @@ static long run_seed(uint64_t seed, long ops, const cfg *c, totals *tot)
 			uint64_t how = test_rng_uniform(&rng, 4);
 
 			gen_range(&rng, &lo, &hi);
-			rc = lsm_compact_range(db, how == 1 ? NULL : lo.b, how == 1 ? 0 : (size_t)lo.len,
-			                       how == 2 ? NULL : hi.b, how == 2 ? 0 : (size_t)hi.len);
+			/* [lo, hi], [NULL, hi], [lo, NULL] or everything */
+			rc = lsm_compact_range(db, how & 1 ? NULL : lo.b, how & 1 ? 0 : (size_t)lo.len,
+			                       how & 2 ? NULL : hi.b, how & 2 ? 0 : (size_t)hi.len);
 			if (rc != LSM_OK)
 				bad = FAIL("lsm_compact_range: %s", lsm_strerror(rc));
 			deepest_now(db, tot);
@@ -865,6 +944,7 @@ static long run_seed(uint64_t seed, long ops, const cfg *c, totals *tot)
 				k = (int)test_rng_uniform(&rng, NKEYS);
 				vlen = 100 + (size_t)test_rng_uniform(&rng, 200);
 				test_rng_fill(&rng, val, vlen);
+				mark_value(&rng, val, vlen);
 				WRITE_RETRY(db, lsm_put(db, NULL, kstr[k], klen_of[k], val, vlen), rc);
 				if (rc != LSM_OK)
 					bad = FAIL("burst put %d of %d (%s): %s", i, n, kname(k),
@@ -917,7 +997,7 @@ done_op:
 TEST(model_random_ops_several_seeds)
 {
 	long ops = env_long("LSM_MODEL_OPS", 100000);
-	long seeds = env_long("LSM_MODEL_SEEDS", 6), s;
+	long seeds = env_long("LSM_MODEL_SEEDS", 9), s;
 	long only = env_long("LSM_MODEL_SEED", 0);
 	static long limit;
 	pthread_t wd;
@@ -959,8 +1039,12 @@ TEST(model_random_ops_several_seeds)
 		printf("    seed %ld %-8s: %" PRIu64 " flushes, %" PRIu64 " compactions, deepest L%d, "
 		       "%" PRIu64 " stalls, %" PRIu64 " slowdowns, %" PRIu64 " reopens, %" PRIu64
 		       " range deletes, %" PRIu64 " snapshots, %" PRIu64 " long-iterator steps, %"
-		       PRIu64 " bursts\n", s, c.kind, t.flushes, t.compactions, t.deepest, t.stalls,
+		       PRIu64 " bursts", s, c.kind, t.flushes, t.compactions, t.deepest, t.stalls,
 		       t.slowdowns, t.reopens, t.rdels, t.snaps, t.liter_steps, t.bursts);
+		if (c.filter)
+			printf("; filter: %" PRIu64 " reads saw a removed value, %" PRIu64
+			       " a changed one", seen_removed, seen_changed);
+		printf("\n");
 		if (strcmp(c.kind, "persist") == 0 && ops >= 20000) {
 			CHECK_MSG(t.flushes >= 20, "seed %ld: only %" PRIu64 " flushes", s, t.flushes);
 			CHECK_MSG(t.compactions >= 5, "seed %ld: only %" PRIu64 " compactions", s,
