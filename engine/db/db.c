@@ -230,23 +230,34 @@ static int check_identity(lsm_db *db, int *exists)
 	return LSM_OK;
 }
 
+/* Written whole under a temporary name and renamed: a crash leaves either
+ * no identity (the creation starts over) or a complete one. */
 static int write_identity(lsm_db *db)
 {
 	char *path = path_join(db->dir, IDENTITY_NAME);
+	char *tmp = path_join(db->dir, IDENTITY_NAME ".tmp");
 	lsm_file *f;
 	int rc;
 
-	if (path == NULL)
-		return LSM_NOMEM;
-	rc = db->env->open(db->env, path, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC, &f);
-	free(path);
+	if (path == NULL || tmp == NULL) {
+		rc = LSM_NOMEM;
+		goto out;
+	}
+	rc = db->env->open(db->env, tmp, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC, &f);
 	if (rc != LSM_OK)
-		return rc;
+		goto out;
 	rc = db->env->write(f, 0, IDENTITY_TEXT, strlen(IDENTITY_TEXT));
 	if (rc == LSM_OK)
 		rc = db->env->sync(f);
 	db->env->close(f);
-	return rc == LSM_OK ? db->env->sync_dir(db->env, db->dir) : rc;
+	if (rc == LSM_OK)
+		rc = db->env->rename(db->env, tmp, path);
+	if (rc == LSM_OK)
+		rc = db->env->sync_dir(db->env, db->dir);
+out:
+	free(path);
+	free(tmp);
+	return rc;
 }
 
 /* Makes `slot` (claimed, RESETTING) the active memtable, its records

@@ -212,11 +212,11 @@ void lsm_db_remove_obsolete(lsm_db *db)
 	lsm_db_count_wal_segments(db);
 }
 
-static int has_table_or_manifest(void *arg, const char *name)
+static int has_table(void *arg, const char *name)
 {
 	uint64_t n;
 
-	if (lsm_sst_parse_name(name, &n) || lsm_manifest_parse_name(name, &n))
+	if (lsm_sst_parse_name(name, &n))
 		*(int *)arg = 1;
 	return LSM_OK;
 }
@@ -297,11 +297,13 @@ int lsm_fileset_open(lsm_db *db)
 		                         MANIFEST_MAX_SIZE, &db->manifest);
 	} else if (rc == LSM_NOTFOUND) {
 		/* No CURRENT: a new database, or one from before SSTables (WAL
-		 * segments only).  With tables or manifests around, CURRENT was
-		 * lost: starting over would drop every table, so refuse. */
+		 * segments only).  The engine never removes CURRENT, only
+		 * renames over it, so a manifest without one is a creation that
+		 * crashed before naming it (it is replaced).  With tables around,
+		 * CURRENT was lost: starting over would drop them, so refuse. */
 		int found = 0;
 
-		if ((rc = db->env->list_dir(db->env, db->dir, has_table_or_manifest, &found)) != LSM_OK)
+		if ((rc = db->env->list_dir(db->env, db->dir, has_table, &found)) != LSM_OK)
 			return rc;
 		if (found)
 			return LSM_CORRUPTION;

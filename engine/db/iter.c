@@ -44,6 +44,12 @@ struct lsm_iter {
 	int valid;
 	int status;
 	lsm_buf key;            /* current user key */
+	/* Parked: a re-open in place found the current entry gone (a
+	 * compaction filter removed it); the caller still sees the entry as it
+	 * was (held_key, held_value) while the sources already stand on the
+	 * next visible entry (`valid`, `key`), where lsm_iter_next arrives. */
+	int parked;
+	lsm_buf held_key, held_value;
 	lsm_buf lower, upper;
 	int has_lower, has_upper;
 	/* the db's list of open iterators, for lsm_iter_release_retired */
@@ -111,6 +117,8 @@ int lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out)
 		return LSM_NOMEM;
 	it->db = db;
 	lsm_buf_init(&it->key);
+	lsm_buf_init(&it->held_key);
+	lsm_buf_init(&it->held_value);
 	lsm_buf_init(&it->lower);
 	lsm_buf_init(&it->upper);
 	if (ro && ro->lower_bound) {
@@ -159,6 +167,7 @@ void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen)
 {
 	/* a repositioning is the cheap moment to let go of retired arenas;
 	 * if that fails the old view is still whole and correct */
+	it->parked = 0;
 	if (view_is_stale(it))
 		(void)reopen(it);
 	if (it->has_lower && lsm_key_compare(key, klen, it->lower.data, it->lower.len) < 0) {
@@ -175,6 +184,7 @@ void lsm_iter_seek_to_first(lsm_iter *it)
 		lsm_iter_seek(it, it->lower.data, it->lower.len);
 		return;
 	}
+	it->parked = 0;
 	if (view_is_stale(it))
 		(void)reopen(it);
 	it->in->seek_to_first(it->in);
@@ -234,6 +244,10 @@ static void reopen_after_current(lsm_iter *it)
 
 void lsm_iter_next(lsm_iter *it)
 {
+	if (it->parked) {
+		it->parked = 0;               /* the sources are already there */
+		return;
+	}
 	if (!it->valid)
 		return;
 	if (view_is_stale(it)) {
@@ -246,17 +260,25 @@ void lsm_iter_next(lsm_iter *it)
 
 int lsm_iter_valid(const lsm_iter *it)
 {
-	return it->valid;
+	return it->parked || it->valid;
 }
 
 const void *lsm_iter_key(const lsm_iter *it, size_t *klen)
 {
+	if (it->parked) {
+		*klen = it->held_key.len;
+		return it->held_key.data;
+	}
 	*klen = it->valid ? it->key.len : 0;
 	return it->valid ? it->key.data : NULL;
 }
 
 const void *lsm_iter_value(const lsm_iter *it, size_t *vlen)
 {
+	if (it->parked) {
+		*vlen = it->held_value.len;
+		return it->held_value.data;
+	}
 	if (!it->valid) {
 		*vlen = 0;
 		return NULL;
@@ -290,6 +312,8 @@ void lsm_iter_destroy(lsm_iter *it)
 		lsm_snapshot_release(it->db, it->own_snap);
 	lsm_rdel_free(&it->rdels);
 	lsm_buf_free(&it->key);
+	lsm_buf_free(&it->held_key);
+	lsm_buf_free(&it->held_value);
 	lsm_buf_free(&it->lower);
 	lsm_buf_free(&it->upper);
 	free(it);
@@ -306,23 +330,53 @@ static int pins_retired(const lsm_iter *it)
 	return 0;
 }
 
+/* Keeps a copy of the current entry, which the caller may be looking at
+ * while the sources under it are swapped; 0 if out of memory. */
+static int hold_current(lsm_iter *it)
+{
+	size_t vlen;
+	const void *v = it->in->value(it->in, &vlen);
+
+	lsm_buf_reset(&it->held_key);
+	lsm_buf_put_bytes(&it->held_key, it->key.data, it->key.len);
+	lsm_buf_reset(&it->held_value);
+	lsm_buf_put_bytes(&it->held_value, v, vlen);
+	return !it->held_key.err && !it->held_value.err;
+}
+
+/*
+ * Re-opens the iterator on a fresh view and puts it back on the entry it
+ * was on (same key, same sequence).  If that entry is gone, it parks: the
+ * caller keeps seeing the held copy, and the next step lands on the entry
+ * after it.  An already parked iterator only moves its sources.
+ */
+static void reopen_in_place(lsm_iter *it)
+{
+	int was_on_entry = it->valid && !it->parked;
+
+	if (was_on_entry && !hold_current(it))
+		return;                       /* keeps its old, still valid view */
+	if (reopen(it) != LSM_OK)
+		return;
+	it->retired_seen = atomic_load(&it->db->region->n_retired);
+	if (!it->valid)
+		return;
+	it->in->seek(it->in, it->key.data, it->key.len,
+	             lsm_pack_trailer(it->seq, LSM_TYPE_SEEK));
+	find_visible(it, 0);
+	if (was_on_entry && (!it->valid || lsm_key_compare(it->key.data, it->key.len,
+	                                                   it->held_key.data,
+	                                                   it->held_key.len) != 0))
+		it->parked = 1;
+}
+
 void lsm_iter_release_retired(lsm_db *db)
 {
 	pthread_t self = pthread_self();
 
 	pthread_mutex_lock(&db->iters_mu);
-	for (lsm_iter *it = db->open_iters; it; it = it->next_open) {
-		if (!pthread_equal(it->owner, self) || !pins_retired(it))
-			continue;
-		if (reopen(it) != LSM_OK)
-			continue;                 /* keeps its old, still valid view */
-		it->retired_seen = atomic_load(&db->region->n_retired);
-		if (it->valid) {
-			/* back onto the same entry: same key, same sequence */
-			it->in->seek(it->in, it->key.data, it->key.len,
-			             lsm_pack_trailer(it->seq, LSM_TYPE_SEEK));
-			find_visible(it, 0);
-		}
-	}
+	for (lsm_iter *it = db->open_iters; it; it = it->next_open)
+		if (pthread_equal(it->owner, self) && pins_retired(it))
+			reopen_in_place(it);
 	pthread_mutex_unlock(&db->iters_mu);
 }

@@ -34,12 +34,22 @@
  *     - every 8th cycle compacts everything and checks again.
  *   The database carries over from cycle to cycle.
  *
- * LSM_CRASH_CYCLES sets the cycles of each test (defaults 60 and 250);
+ * crash_at_every_io_call
+ *   A process crash at each mutating I/O call in turn (before it, and just
+ *   after it): every call of the creation of a new database (open, a
+ *   synced put, a flush, close), and about 100 calls spread over a
+ *   single-threaded workload of 1500 ops (writes, range deletes, flushes,
+ *   compactions).  After each: lsmctl verify exit 0, the reopen succeeds,
+ *   and the state is a prefix holding every acknowledged synced write.  All
+ *   points run; the failing ones are listed (what call, what went wrong).
+ *
+ * LSM_CRASH_CYCLES sets the cycles of the first two (defaults 60 and 250);
  * LSM_CRASH_SEED the seed (default: time; printed).  lsmctl is found via
  * LSM_LSMCTL, else next to this binary's build directory, else
  * $LSM_BUILD/lsmctl, else build/lsmctl; a missing lsmctl fails the test.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -587,7 +597,7 @@ static int kd_read_state(lsm_db *db, test_rng *r)
 	for (lsm_iter_seek_to_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
 		size_t kl, vl;
 		const char *kp = lsm_iter_key(it, &kl), *vp = lsm_iter_value(it, &vl);
-		char kb[16];
+		char kb[32];
 		uint64_t id;
 		int k;
 
@@ -597,8 +607,8 @@ static int kd_read_state(lsm_db *db, test_rng *r)
 			return snprintf(kd_msg, sizeof kd_msg, "scan: unexpected key (%zu bytes) after "
 			                "k%05d", kl, prev), 1;
 		}
-		memcpy(kb, vp, vl < 15 ? vl : 15);
-		kb[vl < 15 ? vl : 15] = 0;
+		memcpy(kb, vp, vl < 31 ? vl : 31);       /* "e<id>.k<k>." and more */
+		kb[vl < 31 ? vl : 31] = 0;
 		if (vl < 2 || vp[0] != 'e' || sscanf(kb + 1, "%" SCNu64, &id) != 1 ||
 		    kd_value(id, k, want) != vl || memcmp(want, vp, vl) != 0) {
 			lsm_iter_destroy(it);
@@ -828,6 +838,406 @@ static void sigkill_during_flush_and_compaction(void)
 	          "cycles: the kills did not land among flushes", max_sst, cycles);
 }
 
+/* ------------------------------------------------ crashes at every I/O call */
+
+/*
+ * A process crash at a chosen I/O call: this env is the POSIX one, but its
+ * Nth mutating call (an open for writing, write, fsync, truncate, rename,
+ * remove, directory fsync, mkdir) ends the process with _exit(77), before
+ * the call or just after it, having written what the call was to
+ * cp_desc_fd.  Counting starts when cp_armed is set.
+ */
+static long cp_count, cp_at;
+static int cp_after, cp_armed, cp_desc_fd = -1;
+
+/* Which file each open handle is (for the description of a crash point). */
+static struct { lsm_file *f; char path[160]; } cp_files[64];
+
+static const char *cp_path_of(lsm_file *f)
+{
+	for (int i = 0; i < 64; i++)
+		if (cp_files[i].f == f)
+			return cp_files[i].path;
+	return "?";
+}
+
+static int cp_hit(const char *what, const char *path)
+{
+	char d[256];
+	const char *base = strrchr(path, '/');
+	int n;
+
+	if (!cp_armed || ++cp_count != cp_at)
+		return 0;
+	n = snprintf(d, sizeof d, "%s %s %s", cp_after ? "after" : "before", what,
+	             base ? base + 1 : path);
+	if (cp_desc_fd >= 0 && n > 0 && write(cp_desc_fd, d, (size_t)n) < 0)
+		_exit(4);
+	if (!cp_after)
+		_exit(77);
+	return 1;
+}
+
+#define CP_DONE(hit, rc) do { if (hit) _exit(77); return (rc); } while (0)
+
+static int cp_open(lsm_env *env, const char *path, int flags, lsm_file **out)
+{
+	int hit = (flags & (LSM_OPEN_WRITE | LSM_OPEN_CREATE)) ? cp_hit("open", path) : 0;
+	int rc = lsm_env_posix()->open(lsm_env_posix(), path, flags, out);
+
+	(void)env;
+	if (rc == LSM_OK)
+		for (int i = 0; i < 64; i++)
+			if (cp_files[i].f == NULL) {
+				cp_files[i].f = *out;
+				snprintf(cp_files[i].path, sizeof cp_files[i].path, "%s", path);
+				break;
+			}
+	CP_DONE(hit, rc);
+}
+
+static int cp_close(lsm_file *f)
+{
+	for (int i = 0; i < 64; i++)
+		if (cp_files[i].f == f)
+			cp_files[i].f = NULL;
+	return lsm_env_posix()->close(f);
+}
+
+static int cp_write(lsm_file *f, uint64_t off, const void *buf, size_t n)
+{
+	int hit = cp_hit("write", cp_path_of(f)), rc = lsm_env_posix()->write(f, off, buf, n);
+
+	CP_DONE(hit, rc);
+}
+
+static int cp_sync(lsm_file *f)
+{
+	int hit = cp_hit("fsync", cp_path_of(f)), rc = lsm_env_posix()->sync(f);
+
+	CP_DONE(hit, rc);
+}
+
+static int cp_truncate(lsm_file *f, uint64_t size)
+{
+	int hit = cp_hit("truncate", cp_path_of(f)), rc = lsm_env_posix()->truncate(f, size);
+
+	CP_DONE(hit, rc);
+}
+
+static int cp_remove(lsm_env *env, const char *path)
+{
+	int hit = cp_hit("remove", path), rc = lsm_env_posix()->remove(lsm_env_posix(), path);
+
+	(void)env;
+	CP_DONE(hit, rc);
+}
+
+static int cp_rename(lsm_env *env, const char *from, const char *to)
+{
+	int hit = cp_hit("rename to", to);
+	int rc = lsm_env_posix()->rename(lsm_env_posix(), from, to);
+
+	(void)env;
+	CP_DONE(hit, rc);
+}
+
+static int cp_sync_dir(lsm_env *env, const char *path)
+{
+	int hit = cp_hit("fsync of the directory", "");
+	int rc = lsm_env_posix()->sync_dir(lsm_env_posix(), path);
+
+	(void)env;
+	CP_DONE(hit, rc);
+}
+
+static int cp_mkdir(lsm_env *env, const char *path)
+{
+	int hit = cp_hit("mkdir", ""), rc = lsm_env_posix()->mkdir(lsm_env_posix(), path);
+
+	(void)env;
+	CP_DONE(hit, rc);
+}
+
+static lsm_env *crash_env(void)
+{
+	static lsm_env e;
+
+	if (e.open == NULL) {
+		e = *lsm_env_posix();
+		e.open = cp_open;
+		e.close = cp_close;
+		e.write = cp_write;
+		e.sync = cp_sync;
+		e.truncate = cp_truncate;
+		e.remove = cp_remove;
+		e.rename = cp_rename;
+		e.sync_dir = cp_sync_dir;
+		e.mkdir = cp_mkdir;
+	}
+	return &e;
+}
+
+#define CP_OPS 1500
+
+static lsm_options cp_options(void)
+{
+	lsm_options o;
+
+	lsm_options_init(&o);
+	o.env = crash_env();
+	o.background_thread = 0;            /* one thread: the Nth call is one call */
+	o.memtable_size = 64 * 1024;
+	o.max_memtables = 2;
+	o.max_bytes_for_level_base = 64 * 1024;
+	o.level_size_multiplier = 4;
+	o.target_file_size = 16 * 1024;
+	o.wal_buffer_size = 4096;
+	o.wal_segment_size = 16 * 1024;
+	o.block_size = 1024;
+	return o;
+}
+
+/*
+ * The child of a crash point: with `create`, the first open of a new
+ * database, a synced put, a flush and a close; else (counting from after
+ * the open) CP_OPS ops of the stream of `cycle` (flushing when the
+ * memtables are full, compacting everything every 300 ops), then a
+ * close.  Synced writes are acknowledged on fd; at the end (no crash) the
+ * negated call count (minus 1) follows.
+ */
+static void cp_child(const char *dir, int cycle, int create, int fd)
+{
+	uint64_t next_id = ((uint64_t)cycle + 1) << 32;
+	lsm_options o = cp_options();
+	lsm_write_options wsync = {1};
+	lsm_batch *b;
+	lsm_db *db;
+	test_rng r;
+	kd_op op;
+	char k[16], k2[16], v[KD_MAXVAL];
+	long i, end;
+	int rc;
+
+	cp_armed = create;
+	if ((rc = lsm_open(&o, dir, &db)) != LSM_OK || lsm_batch_create(&b) != LSM_OK) {
+		fprintf(stderr, "    crash-point child: open: %s\n", lsm_strerror(rc));
+		_exit(2);
+	}
+	cp_armed = 1;
+	if (create) {
+		i = 0;
+		if ((rc = lsm_put(db, &wsync, "k00000", 6, "created", 7)) != LSM_OK ||
+		    write(fd, &i, sizeof i) != sizeof i || (rc = lsm_flush(db)) != LSM_OK) {
+			fprintf(stderr, "    crash-point child: %s\n", lsm_strerror(rc));
+			_exit(3);
+		}
+	}
+	test_rng_seed(&r, kd_cycle_seed(cycle));
+	for (i = 0; !create && i < CP_OPS; i++) {
+		kd_gen(&r, &next_id, &op);
+		for (int attempt = 0; attempt < 2; attempt++) {
+			if (op.kind == KD_FLUSH) {
+				rc = lsm_flush(db);
+			} else if (op.kind == KD_COMPACT) {
+				size_t l1 = kd_key(op.e[0].a, k), l2 = kd_key(op.e[0].b, k2);
+
+				rc = lsm_compact_range(db, k, l1, k2, l2);
+			} else {
+				lsm_batch_clear(b);
+				for (int j = 0; j < op.n; j++) {
+					kd_entry *e = &op.e[j];
+					size_t kl = kd_key(e->a, k);
+
+					if (e->type == KD_PUT)
+						lsm_batch_put(b, k, kl, v, kd_value(e->id, e->a, v));
+					else if (e->type == KD_DEL)
+						lsm_batch_delete(b, k, kl);
+					else
+						lsm_batch_delete_range(b, k, kl, k2, kd_key(e->b, k2));
+				}
+				rc = lsm_write(db, op.sync ? &wsync : NULL, b);
+			}
+			if (rc != LSM_FULL || (rc = lsm_flush(db)) != LSM_OK)
+				break;
+		}
+		if (rc == LSM_OK && i % 300 == 299)
+			rc = lsm_compact_range(db, NULL, 0, NULL, 0);
+		if (rc != LSM_OK) {
+			fprintf(stderr, "    crash-point child: op %ld: %s\n", i, lsm_strerror(rc));
+			_exit(3);
+		}
+		if (op.kind == KD_WRITE && op.sync && write(fd, &i, sizeof i) != sizeof i)
+			_exit(4);
+	}
+	if ((rc = lsm_close(db)) != LSM_OK)
+		_exit(5);
+	end = -cp_count - 1;
+	_exit(write(fd, &end, sizeof end) == sizeof end ? 0 : 4);
+}
+
+/* Runs one crash point (at 0: none); *acked gets the last acknowledged
+ * op (-1: none), *calls the call count of a run without a crash.  Returns
+ * the child's exit code (77: crashed as planned), -1 on a fork failure. */
+static int cp_run(const char *dir, int cycle, int create, long at, int after, long *acked,
+                  long *calls)
+{
+	int fds[2], status;
+	long v;
+	pid_t pid;
+
+	*acked = -1;
+	*calls = 0;
+	if (pipe(fds) != 0)
+		return -1;
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		alarm(0);
+		close(fds[0]);
+		cp_count = 0;
+		cp_at = at;
+		cp_after = after;
+		cp_child(dir, cycle, create, fds[1]);
+	}
+	wd_child = pid;
+	close(fds[1]);
+	while (read(fds[0], &v, sizeof v) == sizeof v) {
+		if (v < 0)
+			*calls = -v - 1;
+		else
+			*acked = v;
+	}
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	wd_child = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * One crash point: the child crashes at I/O call `at` (before or after
+ * it), then lsmctl verify, the reopen and the model check.  0 when fine,
+ * else why[] says what failed.
+ */
+static int cp_point(int cycle, int create, long at, int after, test_rng *rng, int *crashed,
+                    char *why, size_t whylen)
+{
+	static char out[8192];
+	char desc[256] = "", descpath[600];
+	const char *dir = test_tmpdir("crashpoint");
+	long acked, calls, lo, hi;
+	lsm_options o;
+	lsm_db *db;
+	ssize_t n;
+	int rc;
+
+	snprintf(descpath, sizeof descpath, "%s.point", dir);
+	cp_desc_fd = open(descpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	rc = cp_run(dir, cycle, create, at, after, &acked, &calls);
+	if (cp_desc_fd >= 0) {
+		n = pread(cp_desc_fd, desc, sizeof desc - 1, 0);
+		desc[n > 0 ? n : 0] = 0;
+		close(cp_desc_fd);
+		cp_desc_fd = -1;
+	}
+	if (rc != 77 && rc != 0)
+		return snprintf(why, whylen, "the child failed with exit %d", rc), 1;
+	*crashed = rc == 77;
+	snprintf(why, whylen, "[%s] ", desc);
+	n = (ssize_t)strlen(why);
+	if ((rc = run_verify(dir, out, sizeof out)) != 0) {
+		char *nl = strchr(out, '\n');
+
+		if (nl)
+			*nl = 0;             /* the first finding is enough here */
+		return snprintf(why + n, whylen - (size_t)n, "lsmctl verify exited %d: %.600s", rc,
+		                out), 1;
+	}
+	o = cp_options();
+	o.env = NULL;
+	o.background_thread = 1;
+	if ((rc = lsm_open(&o, dir, &db)) != LSM_OK)
+		return snprintf(why + n, whylen - (size_t)n, "reopen: %s", lsm_strerror(rc)), 1;
+	memset(kd_model, 0, sizeof kd_model);
+	if (create) {
+		/* the synced put, once acknowledged, must be there */
+		void *val;
+		size_t vn;
+		int grc = lsm_get(db, NULL, "k00000", 6, &val, &vn);
+
+		rc = grc == LSM_NOTFOUND ? acked >= 0
+		   : grc != LSM_OK || vn != 7 || memcmp(val, "created", 7) != 0;
+		if (grc == LSM_OK)
+			lsm_free(val);
+		if (rc)
+			snprintf(kd_msg, sizeof kd_msg, "the synced put (%s) reads %s",
+			         acked >= 0 ? "acknowledged" : "in flight",
+			         grc == LSM_OK ? "a wrong value" : lsm_strerror(grc));
+	} else if ((rc = kd_read_state(db, rng)) == 0) {
+		lo = calls ? CP_OPS : acked + 1;     /* closed cleanly: everything */
+		hi = calls ? CP_OPS : kd_next_synced(cycle, lo) + 1;
+		if (hi > CP_OPS)
+			hi = CP_OPS;
+		rc = kd_match_prefix(cycle, lo, hi);
+	}
+	lsm_close(db);
+	if (rc)
+		return snprintf(why + n, whylen - (size_t)n, "%s", kd_msg), 1;
+	return 0;
+}
+
+static void crash_at_every_io_call(void)
+{
+	static char report[8192];
+	char why[1400];
+	long total, acked, at, points = 0, crashed = 0, failed = 0;
+	size_t used = 0;
+	int create, rc, after, hit;
+	test_rng rng;
+
+	init_seed();
+	test_rng_seed(&rng, crash_seed ^ 0xc4a5);
+	report[0] = 0;
+	for (create = 1; create >= 0; create--) {
+		int cycle = 900 + create;     /* (its own stream of ids) */
+		const char *what = create ? "creation" : "workload";
+		long step, failed_before = failed;
+
+		test_tmpdir("crashpoint");
+		watchdog(120, "crash points: a dry run", cycle);
+		rc = cp_run(test_tmpdir("crashpoint"), cycle, create, 0, 0, &acked, &total);
+		CHECK_MSG(rc == 0 && total > 0, "crash-point dry run (%s): child exit %d, %ld calls",
+		          what, rc, total);
+		/* every call of a creation; about 100 of a workload */
+		step = create ? 1 : total / 100 + 1;
+		for (at = 1; at <= total; at += step)
+			for (after = 0; after < 2; after++) {
+				watchdog(120, create ? "crash point in a creation"
+				                     : "crash point in a workload", (int)at);
+				hit = 0;
+				rc = cp_point(cycle, create, at, after, &rng, &hit, why, sizeof why);
+				points++;
+				crashed += hit;
+				if (rc == 0)
+					continue;
+				/* go on: count every failing point, show a few of each phase */
+				if (failed++ - failed_before < 16 && used < sizeof report - 200)
+					used += (size_t)snprintf(report + used, sizeof report - used,
+					                         "\n      %s, I/O call %ld of %ld: %s", what,
+					                         at, total, why);
+			}
+	}
+	alarm(0);
+	printf("    %ld crash points (%ld crashed there) in the creation of a database and in "
+	       "a workload of %d ops\n", points, crashed, CP_OPS);
+	CHECK_MSG(failed == 0, "seed %" PRIu64 ": %ld of %ld crash points leave a database that "
+	          "is damaged, unopenable or lost acknowledged writes:%s", crash_seed, failed,
+	          points, report);
+}
+
 /* (a body returns early on a failed CHECK: the watchdog is disarmed here) */
 TEST(sigkill_writer_many_cycles)
 {
@@ -838,5 +1248,11 @@ TEST(sigkill_writer_many_cycles)
 TEST(sigkill_during_flush_and_compaction)
 {
 	sigkill_during_flush_and_compaction();
+	alarm(0);
+}
+
+TEST(crash_at_every_io_call)
+{
+	crash_at_every_io_call();
 	alarm(0);
 }

@@ -46,6 +46,13 @@
  * thread: a failed background flush or compaction must make later writes
  * fail with its code, and recovery must be as above.
  *
+ * power_loss_at_every_call cuts the power at many mutating I/O calls in
+ * turn (the first 30, then about 40 spread to the end; all with
+ * LSM_FAULT_STRIDE=1): of the creation of a database, of a recovery (with its
+ * flush), of compactions and of a workload of writes and flushes.  From
+ * that call on every call fails; then whatever was not fsync'd is dropped,
+ * and the checks are those of a power-loss end above.
+ *
  * The base env under the fault env makes fsync a no-op: the fault env
  * tracks what was synced itself (that is what power loss drops), and the
  * disk's fsync latency would only slow the thousands of runs down.
@@ -106,6 +113,70 @@ static int tear_write(lsm_file *f, uint64_t off, const void *buf, size_t n)
 	return fenv->write(f, off, buf, n);
 }
 
+/*
+ * Power cuts at a chosen call: the wrapper counts every mutating call
+ * (open for writing, write, fsync, truncate, rename, remove, directory
+ * fsync); at the pl_at-th, before passing it on, it makes every call of
+ * every kind fail from then on (LSM_IOERR): the machine is off.  What was
+ * not fsync'd is dropped at the end of the run.
+ */
+static long pl_at, pl_seen;
+
+static void pl_count(void)
+{
+	if (++pl_seen == pl_at)
+		for (int i = 0; i < LSM_FAULT_NOPS; i++)
+			if (i != LSM_FAULT_READ)
+				lsm_fault_env_fail(fenv, (enum lsm_fault_op)i, 1, LSM_IOERR, 1);
+}
+
+static int pl_open(lsm_env *env, const char *path, int flags, lsm_file **out)
+{
+	(void)env;
+	if (flags & (LSM_OPEN_WRITE | LSM_OPEN_CREATE))
+		pl_count();
+	return fenv->open(fenv, path, flags, out);
+}
+
+static int pl_write(lsm_file *f, uint64_t off, const void *buf, size_t n)
+{
+	pl_count();
+	return tear_write(f, off, buf, n);
+}
+
+static int pl_sync(lsm_file *f)
+{
+	pl_count();
+	return fenv->sync(f);
+}
+
+static int pl_truncate(lsm_file *f, uint64_t size)
+{
+	pl_count();
+	return fenv->truncate(f, size);
+}
+
+static int pl_remove(lsm_env *env, const char *path)
+{
+	(void)env;
+	pl_count();
+	return fenv->remove(fenv, path);
+}
+
+static int pl_rename(lsm_env *env, const char *from, const char *to)
+{
+	(void)env;
+	pl_count();
+	return fenv->rename(fenv, from, to);
+}
+
+static int pl_sync_dir(lsm_env *env, const char *path)
+{
+	(void)env;
+	pl_count();
+	return fenv->sync_dir(fenv, path);
+}
+
 /* A fresh fault env for each run: its tracking of what was synced must
  * not outlive the files of the previous run (same names). */
 static int env_setup(void)
@@ -115,8 +186,16 @@ static int env_setup(void)
 	if ((fenv = lsm_fault_env_create(nosync_posix())) == NULL)
 		return LSM_NOMEM;
 	tenv = *fenv;
-	tenv.write = tear_write;
+	tenv.open = pl_open;
+	tenv.write = pl_write;
+	tenv.sync = pl_sync;
+	tenv.truncate = pl_truncate;
+	tenv.remove = pl_remove;
+	tenv.rename = pl_rename;
+	tenv.sync_dir = pl_sync_dir;
 	tear_nth = tear_seen = 0;
+	pl_at = 0;
+	pl_seen = 0;
 	return LSM_OK;
 }
 
@@ -426,8 +505,10 @@ static int read_state(lsm_db *db, uint32_t *st)
 
 /* ---------------------------------------------------------- the runs */
 
-enum { PH_OPEN, PH_FLUSH, PH_COMPACT, PH_WRITES, NPHASES };
-static const char *const phase_name[NPHASES] = {"open", "flush", "compact", "writes"};
+enum { PH_OPEN, PH_FLUSH, PH_COMPACT, PH_WRITES, PH_CREATE, NPHASES };
+static const char *const phase_name[NPHASES] = {
+	"open", "flush", "compact", "writes", "create"
+};
 
 enum {
 	K_WRITE, K_SYNC, K_SYNC_DIR, K_RENAME, K_OPEN, K_READ, K_REMOVE, K_TEAR, NKINDS
@@ -443,6 +524,8 @@ static const enum lsm_fault_op kind_op[NKINDS] = {
 /* The template database every run starts from (copied), and its model. */
 static char tmpl_dir[600];
 static uint32_t tmpl_model[FT_KEYS];
+static const uint32_t zero_model[FT_KEYS];
+static const uint32_t *base_model = tmpl_model;   /* the state a run starts from */
 static uint32_t tmpl_next_id;
 
 static lsm_options ft_options(lsm_env *env, int background)
@@ -460,7 +543,7 @@ static lsm_options ft_options(lsm_env *env, int background)
 	o.level_size_multiplier = 4;
 	o.target_file_size = 16 * 1024;
 	o.l0_compaction_trigger = 2;
-	o.block_size = 1024;
+	o.block_size = 2048;
 	o.block_cache_size = 0;        /* every read reaches the env */
 	return o;
 }
@@ -578,7 +661,7 @@ static int phase_ops(int phase, ft_op *ops)
 	int n = 0, i;
 
 	test_rng_seed(&r, 777 + (uint64_t)phase);
-	if (phase == PH_OPEN) {
+	if (phase == PH_OPEN || phase == PH_CREATE) {
 		/* the open is the phase: only the tail follows */
 	} else if (phase == PH_FLUSH) {
 		ops[n++].kind = OP_FLUSH;
@@ -607,7 +690,8 @@ static int phase_ops(int phase, ft_op *ops)
 
 static int phase_len(int phase)
 {
-	return phase == PH_OPEN ? 0 : phase == PH_FLUSH ? 1 : phase == PH_COMPACT ? 2 : 400;
+	return phase == PH_OPEN || phase == PH_CREATE ? 0 : phase == PH_FLUSH ? 1
+	     : phase == PH_COMPACT ? 2 : 400;
 }
 
 static void arm(int kind, long nth, int code, int sticky, size_t keep)
@@ -631,6 +715,13 @@ static int start_run(int phase, const char *dir, lsm_db **db)
 	*db = NULL;
 	if ((rc = env_setup()) != LSM_OK)
 		return rc;
+	if (phase == PH_CREATE) {
+		/* a new database: the open creates it (inside the phase) */
+		base_model = zero_model;
+		rmdir(dir);
+		return LSM_OK;
+	}
+	base_model = tmpl_model;
 	if (copy_dir(tmpl_dir, dir) != 0)
 		return LSM_IOERR;
 	if (phase != PH_OPEN && (rc = lsm_open(&o, dir, db)) != LSM_OK)
@@ -653,7 +744,7 @@ static int dry_run(int phase, long counts[NKINDS])
 		return rc;
 	for (i = 0; i < LSM_FAULT_NOPS; i++)
 		before[i] = lsm_fault_env_calls(fenv, (enum lsm_fault_op)i);
-	if (phase == PH_OPEN) {
+	if (phase == PH_OPEN || phase == PH_CREATE) {
 		lsm_options o = ft_options(&tenv, 0);
 
 		rc = lsm_open(&o, dir, &db);
@@ -687,7 +778,7 @@ static int model_differs_without(const uint32_t *m, long idx)
 	static uint32_t without[FT_KEYS];
 	long i;
 
-	memcpy(without, tmpl_model, sizeof without);
+	memcpy(without, base_model, sizeof without);
 	for (i = 0; i < idx; i++)
 		if (runlog[i].op.kind == OP_WRITE && runlog[i].rc == LSM_OK)
 			ft_apply(without, &runlog[i].op);
@@ -707,6 +798,8 @@ static int end_and_verify(lsm_db *db, const char *dir, long nlog, long first_fai
 	lsm_options plain = ft_options(nosync_posix(), 1);
 	long i, durable = 0, maybe_end, last_ok = 0;
 	int rc, close_rc;
+
+	plain.block_cache_size = 1u << 20;   /* the reads of the check, not the test */
 
 	/* the end: a power loss, or a close (the fault still armed) */
 	if (power) {
@@ -753,7 +846,7 @@ static int end_and_verify(lsm_db *db, const char *dir, long nlog, long first_fai
 	}
 	/* a prefix [0, p) of the log (writes that were refused excluded),
 	 * p >= durable, p <= maybe_end, must give the state */
-	memcpy(model, tmpl_model, sizeof model);
+	memcpy(model, base_model, sizeof model);
 	{
 		long p, found = -1;
 
@@ -780,7 +873,7 @@ static int end_and_verify(lsm_db *db, const char *dir, long nlog, long first_fai
 			size_t used;
 
 			/* show the differences from the model at `durable` */
-			memcpy(model, tmpl_model, sizeof model);
+			memcpy(model, base_model, sizeof model);
 			for (p = 0; p < durable; p++)
 				if (runlog[p].op.kind == OP_WRITE && runlog[p].rc == LSM_OK)
 					ft_apply(model, &runlog[p].op);
@@ -852,9 +945,10 @@ static int one_run(int phase, int kind, long nth, int code, int power, totals *t
 	arm(kind, nth, kind == K_TEAR ? LSM_IOERR : code, kind == K_TEAR ? 0 : sticky,
 	    (size_t)(nth * 37 % 300));
 	t->runs++;
-	if (phase == PH_OPEN) {
+	if (phase == PH_OPEN || phase == PH_CREATE) {
 		/* the fault hits the recovery: replay, its flush, the new WAL
-		 * segment, the manifest edit, the removal of obsolete files */
+		 * segment, the manifest edit, the removal of obsolete files (or
+		 * the creation of a new database) */
 		lsm_options o = ft_options(&tenv, 0);
 
 		rc = lsm_open(&o, dir, &db);
@@ -1104,5 +1198,114 @@ static void background_error_is_sticky_for_writers(void)
 TEST(background_error_is_sticky_for_writers)
 {
 	background_error_is_sticky_for_writers();
+	alarm(0);
+}
+
+/* ---------------------------------------------- power loss at every call */
+
+/*
+ * The phase and its tail with the power cut at mutating call `at` (see
+ * pl_count), then the power-loss end of end_and_verify.  With at == 0,
+ * a dry run: *calls gets the number of mutating calls.
+ */
+static int power_run(int phase, long at, long *calls, totals *t)
+{
+	static ft_op ops[FT_MAXOPS];
+	const char *dir = test_tmpdir("fault-power");
+	long n = phase_ops(phase, ops), i, nlog = 0, first_fail = -1;
+	int rc, frc;
+	lsm_db *db;
+
+	if ((rc = start_run(phase, dir, &db)) != LSM_OK)
+		return snprintf(msg, sizeof msg, "open before the power cut: %s",
+		                lsm_strerror(rc)), 1;
+	if (phase == PH_COMPACT && (rc = lsm_flush(db)) != LSM_OK) {
+		lsm_close(db);
+		return snprintf(msg, sizeof msg, "flush before the power cut: %s", lsm_strerror(rc)), 1;
+	}
+	pl_seen = 0;
+	pl_at = at;
+	if (phase == PH_CREATE || phase == PH_OPEN) {
+		lsm_options o = ft_options(&tenv, 0);
+
+		if ((rc = lsm_open(&o, dir, &db)) != LSM_OK) {
+			db = NULL;
+			n = 0;
+			if (rc != LSM_IOERR || at == 0)
+				return snprintf(msg, sizeof msg, "creating the database: %s",
+				                lsm_strerror(rc)), 1;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		rc = ft_do(db, &ops[i], &frc);
+		runlog[nlog].op = ops[i];
+		runlog[nlog].rc = rc;
+		runlog[nlog].flush_rc = frc;
+		nlog++;
+		if ((rc != LSM_OK && rc != LSM_FULL && rc != LSM_IOERR) ||
+		    (frc != LSM_OK && frc != LSM_IOERR)) {
+			lsm_close(db);
+			return snprintf(msg, sizeof msg, "op #%ld failed with %s (flush %s), not "
+			                "LSM_IOERR", i, lsm_strerror(rc), lsm_strerror(frc)), 1;
+		}
+		if (ops[i].kind == OP_WRITE && rc == LSM_IOERR && first_fail < 0)
+			first_fail = i;
+		if (ops[i].kind == OP_WRITE && rc == LSM_OK && first_fail >= 0) {
+			lsm_close(db);
+			return snprintf(msg, sizeof msg, "write #%ld failed, but write #%ld after it "
+			                "succeeded", first_fail, i), 1;
+		}
+	}
+	if (at == 0) {
+		*calls = pl_seen;
+		rc = lsm_close(db);
+		return rc != LSM_OK ? (snprintf(msg, sizeof msg, "dry run: close: %s",
+		                                lsm_strerror(rc)), 1) : 0;
+	}
+	t->runs++;
+	t->fired += pl_seen >= at;
+	return end_and_verify(db, dir, nlog, first_fail, 1, t);
+}
+
+/* The creation of a database, the recovery of the template (with its
+ * flush), compactions, and a workload (writes, flushes), each followed by
+ * the tail of writes, a flush and a compaction, and each with the power
+ * cut at (nearly) every mutating call in turn: every call for the first
+ * 30, then about 40 more spread to the end (LSM_FAULT_STRIDE=1: every
+ * call). */
+static void power_loss_at_every_call(void)
+{
+	static const int phases[] = {PH_CREATE, PH_OPEN, PH_COMPACT, PH_WRITES};
+	int rc;
+
+	if (tmpl_dir[0] == 0) {
+		rc = build_template();
+		CHECK_MSG(rc == LSM_OK, "building the template database: %s", lsm_strerror(rc));
+	}
+	for (unsigned p = 0; p < sizeof phases / sizeof phases[0]; p++) {
+		int ph = phases[p];
+		long calls = 0, at, stride = stride_env();
+		totals t = {0};
+
+		watchdog(60, "power loss: dry run", phase_name[ph], 0);
+		rc = power_run(ph, 0, &calls, &t);
+		CHECK_MSG(rc == 0 && calls > 0, "power loss, %s: dry run: %s", phase_name[ph], msg);
+		for (at = 1; at <= calls;
+		     at = stride ? at + stride : at < 30 ? at + 1 : at + (calls - 30) / 40 + 1) {
+			watchdog(60, "power loss", phase_name[ph], at);
+			rc = power_run(ph, at, &calls, &t);
+			alarm(0);
+			CHECK_MSG(rc == 0, "power loss at mutating call %ld of %ld, phase %s (db left in "
+			          "%s/fault-power): %s", at, calls, phase_name[ph], test_tmp_root, msg);
+		}
+		printf("    power loss in %-7s %ld runs over %ld calls; unsynced writes lost in %ld, "
+		       "the failed write recovered in %ld\n", phase_name[ph], t.runs, calls,
+		       t.lost_unsynced, t.failed_write_kept);
+	}
+}
+
+TEST(power_loss_at_every_call)
+{
+	power_loss_at_every_call();
 	alarm(0);
 }

@@ -525,13 +525,13 @@ static int read_current(const char *dir, const name_list *names, uint64_t *numbe
 		return 1;
 	}
 	for (i = 0; i < names->n; i++)
-		files += lsm_sst_parse_name(names->v[i], &n) ||
-		         lsm_manifest_parse_name(names->v[i], &n);
+		files += lsm_sst_parse_name(names->v[i], &n);
 	if (files)
-		note(r, PROBLEM, path, -1, "missing, but the directory holds %zu tables and "
-		     "manifests (an open would start an empty manifest and drop them)", files);
+		note(r, PROBLEM, path, -1, "missing, but the directory holds %zu tables (an open "
+		     "would start an empty manifest and drop them)", files);
 	else
-		note(r, WARNING, path, -1, "missing: no manifest yet (WAL segments only)");
+		note(r, WARNING, path, -1, "missing: no manifest named yet (WAL segments only, "
+		     "or a creation that crashed)");
 	return 1;
 }
 
