@@ -89,7 +89,7 @@ int lsm_compaction_wanted(lsm_db *db)
 	uint64_t score;
 
 	best_level(db, v, &score);
-	lsm_version_unref(v);
+	lsm_db_release_version(db, v);
 	return score >= 1000;
 }
 
@@ -581,7 +581,7 @@ int lsm_compact_step(lsm_db *db)
 	memset(&c, 0, sizeof c);
 	lsm_file_list_init(&c.in[0]);
 	lsm_file_list_init(&c.in[1]);
-	pthread_mutex_lock(&db->compact_mu);
+	pthread_mutex_lock(&db->region->compact_mu);
 	v = lsm_db_current_version(db);
 	rc = pick(db, v, &c);
 	if (rc == LSM_OK)
@@ -590,8 +590,8 @@ int lsm_compact_step(lsm_db *db)
 		rc = LSM_OK;
 	compaction_free(&c);
 	/* the inputs' version let go first, or its files would look live */
-	lsm_version_unref(v);
-	pthread_mutex_unlock(&db->compact_mu);
+	lsm_db_release_version(db, v);
+	pthread_mutex_unlock(&db->region->compact_mu);
 	if (rc == LSM_OK)
 		lsm_db_remove_obsolete(db);
 	return rc;
@@ -609,7 +609,7 @@ static int compact_level_range(lsm_db *db, int level, const void *begin, size_t 
 	memset(&c, 0, sizeof c);
 	lsm_file_list_init(&c.in[0]);
 	lsm_file_list_init(&c.in[1]);
-	pthread_mutex_lock(&db->compact_mu);
+	pthread_mutex_lock(&db->region->compact_mu);
 	v = lsm_db_current_version(db);
 	c.level = level;
 	if (level == 0) {
@@ -637,8 +637,8 @@ static int compact_level_range(lsm_db *db, int level, const void *begin, size_t 
 			rc = run(db, &c);
 	}
 	compaction_free(&c);
-	lsm_version_unref(v);
-	pthread_mutex_unlock(&db->compact_mu);
+	lsm_db_release_version(db, v);
+	pthread_mutex_unlock(&db->region->compact_mu);
 	if (rc == LSM_OK && *did)
 		lsm_db_remove_obsolete(db);
 	return rc;
@@ -658,7 +658,7 @@ int lsm_compact_range(lsm_db *db, const void *begin, size_t blen,
 	for (int l = 0; l < LSM_MAX_LEVELS; l++)
 		if (lsm_version_overlaps(v, l, begin, blen, end, elen))
 			deepest = l;
-	lsm_version_unref(v);
+	lsm_db_release_version(db, v);
 	for (int l = 0; l < deepest && rc == LSM_OK; l++) {
 		int did = 1;
 

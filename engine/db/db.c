@@ -25,6 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <errno.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #include "dbint.h"
@@ -54,6 +58,7 @@ void lsm_options_init(lsm_options *o)
 	o->max_bytes_for_level_base = 256u << 20;
 	o->level_size_multiplier = 10;
 	o->target_file_size = 64u << 20;
+	o->max_processes = 64;
 }
 
 static int check_options(const lsm_options *o)
@@ -73,7 +78,8 @@ static int check_options(const lsm_options *o)
 	    o->l0_compaction_trigger < 1 || o->l0_slowdown_trigger < o->l0_compaction_trigger ||
 	    o->l0_stop_trigger < o->l0_slowdown_trigger ||
 	    o->max_bytes_for_level_base < 4096 || o->level_size_multiplier < 2 ||
-	    o->target_file_size < 4096)
+	    o->target_file_size < 4096 ||
+	    o->max_processes < 1 || o->max_processes > 4096)
 		return LSM_INVALID;
 	return LSM_OK;
 }
@@ -112,82 +118,167 @@ static int init_cond(pthread_cond_t *c)
 	return rc == 0 ? LSM_OK : LSM_NOMEM;
 }
 
-/* Region layout: header, WAL buffer, then max_memtables arenas, each
- * starting on a 2 MiB boundary so huge pages can back them. */
+/* Region layout: header, WAL buffer, process slots, block cache, then
+ * max_memtables arenas, each starting on a 2 MiB boundary so huge pages
+ * can back them. */
 #define ARENA_ALIGN ((size_t)2 << 20)
 
-static size_t region_size(const lsm_options *o, size_t *wal_off, size_t *cache_off,
-                          size_t *arena_off)
+typedef struct region_layout {
+	size_t wal_off, procs_off, cache_off, arena_off, size;
+	uint32_t n_procs;
+} region_layout;
+
+static void region_plan(const lsm_options *o, int shared, region_layout *l)
 {
 	size_t n = align_up(sizeof(lsm_region), REGION_ALIGN);
 
-	*wal_off = n;
+	l->n_procs = shared ? (uint32_t)o->max_processes : 1;
+	l->wal_off = n;
 	n = align_up(n + o->wal_buffer_size, REGION_ALIGN);
-	*cache_off = n;
+	l->procs_off = n;
+	n = align_up(n + l->n_procs * sizeof(lsm_proc_slot), REGION_ALIGN);
+	l->cache_off = n;
 	n = align_up(n + o->block_cache_size, ARENA_ALIGN);
-	*arena_off = n;
-	return n + (size_t)o->max_memtables * align_up(o->memtable_size, ARENA_ALIGN);
+	l->arena_off = n;
+	l->size = n + (size_t)o->max_memtables * align_up(o->memtable_size, ARENA_ALIGN);
 }
 
-static int region_create(const lsm_options *o, lsm_region **out)
+/* Lays out a region in mem (l->size bytes) and initialises its locks,
+ * first arena and cache: no I/O. */
+static int region_format(lsm_region *r, const region_layout *l, const lsm_options *o,
+                         int shared)
 {
-	size_t wal_off, cache_off, arena_off;
-	size_t size = region_size(o, &wal_off, &cache_off, &arena_off);
-	lsm_region *r;
-	int rc;
+	pthread_mutex_t *mutexes[] = {&r->write_mu, &r->bg_mu, &r->sync_mu, &r->publish_mu,
+	                              &r->snap_mu, &r->open_mu, &r->flush_mu,
+	                              &r->compact_mu, &r->manifest_mu};
+	pthread_cond_t *conds[] = {&r->flush_cv, &r->stall_cv, &r->publish_cv, &r->sync_cv};
+	int rc = LSM_OK;
 
-	*out = NULL;
-	/* Anonymous pages, huge where the kernel allows: a skip-list search is
-	 * a chain of cache misses over the whole arena, and TLB misses on top
-	 * of them cost 10-20%. */
-	r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r == MAP_FAILED)
-		return LSM_NOMEM;
-	madvise(r, size, MADV_HUGEPAGE);
 	memset(r, 0, sizeof *r);
-	r->magic = LSM_REGION_MAGIC;
-	r->size = size;
-	r->wal.buf_off = wal_off;
+	r->size = l->size;
+	r->shared = shared;
+	r->wal.buf_off = l->wal_off;
 	r->wal.buf_cap = o->wal_buffer_size;
-	r->cache_off = cache_off;
+	r->procs_off = l->procs_off;
+	r->n_procs = l->n_procs;
+	memset(lsm_region_procs(r), 0, l->n_procs * sizeof(lsm_proc_slot));
+	r->cache_off = l->cache_off;
 	r->cache_size = o->block_cache_size;
 	r->arena_size = o->memtable_size & ~(size_t)7;
 	r->n_mem = (uint32_t)o->max_memtables;
 	for (uint32_t i = 0; i < r->n_mem; i++)
-		r->mem[i].arena_off = arena_off + i * align_up(o->memtable_size, ARENA_ALIGN);
-	if ((rc = init_mutex(&r->write_mu)) != LSM_OK ||
-	    (rc = init_mutex(&r->bg_mu)) != LSM_OK ||
-	    (rc = init_cond(&r->flush_cv)) != LSM_OK ||
-	    (rc = init_cond(&r->stall_cv)) != LSM_OK ||
-	    (rc = init_mutex(&r->sync_mu)) != LSM_OK ||
-	    (rc = init_mutex(&r->publish_mu)) != LSM_OK ||
-	    (rc = init_mutex(&r->snap_mu)) != LSM_OK ||
-	    (rc = init_cond(&r->publish_cv)) != LSM_OK ||
-	    (rc = init_cond(&r->sync_cv)) != LSM_OK ||
-	    (rc = lsm_arena_init(lsm_slot_arena(r, 0), r->arena_size)) != LSM_OK ||
-	    (r->cache_size &&
-	     (rc = lsm_cache_init(lsm_region_cache_mem(r), r->cache_size, CACHE_SHARDS)) != LSM_OK)) {
-		munmap(r, size);
+		r->mem[i].arena_off = l->arena_off + i * align_up(o->memtable_size, ARENA_ALIGN);
+	for (size_t i = 0; i < sizeof mutexes / sizeof *mutexes && rc == LSM_OK; i++)
+		rc = init_mutex(mutexes[i]);
+	for (size_t i = 0; i < sizeof conds / sizeof *conds && rc == LSM_OK; i++)
+		rc = init_cond(conds[i]);
+	if (rc == LSM_OK)
+		rc = lsm_arena_init(lsm_slot_arena(r, 0), r->arena_size);
+	if (rc == LSM_OK && r->cache_size)
+		rc = lsm_cache_init(lsm_region_cache_mem(r), r->cache_size, CACHE_SHARDS);
+	if (rc == LSM_OK)
+		r->magic = LSM_REGION_MAGIC;     /* last: a region is usable once set */
+	return rc;
+}
+
+static int region_create(const lsm_options *o, lsm_region **out)
+{
+	region_layout l;
+	lsm_region *r;
+	int rc;
+
+	*out = NULL;
+	region_plan(o, 0, &l);
+	/* Anonymous pages, huge where the kernel allows: a skip-list search is
+	 * a chain of cache misses over the whole arena, and TLB misses on top
+	 * of them cost 10-20%. */
+	r = mmap(NULL, l.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		return LSM_NOMEM;
+	madvise(r, l.size, MADV_HUGEPAGE);
+	if ((rc = region_format(r, &l, o, 0)) != LSM_OK) {
+		munmap(r, l.size);
 		return rc;
 	}
 	*out = r;
 	return LSM_OK;
 }
 
+/* Private mode only: the region is this handle's. */
 static void region_destroy(lsm_region *r)
 {
-	if (r == NULL)
-		return;
-	pthread_mutex_destroy(&r->write_mu);
-	pthread_mutex_destroy(&r->bg_mu);
-	pthread_cond_destroy(&r->flush_cv);
-	pthread_cond_destroy(&r->stall_cv);
-	pthread_mutex_destroy(&r->sync_mu);
-	pthread_mutex_destroy(&r->publish_mu);
-	pthread_mutex_destroy(&r->snap_mu);
-	pthread_cond_destroy(&r->publish_cv);
-	pthread_cond_destroy(&r->sync_cv);
+	pthread_mutex_t *mutexes[] = {&r->write_mu, &r->bg_mu, &r->sync_mu, &r->publish_mu,
+	                              &r->snap_mu, &r->open_mu, &r->flush_mu,
+	                              &r->compact_mu, &r->manifest_mu};
+	pthread_cond_t *conds[] = {&r->flush_cv, &r->stall_cv, &r->publish_cv, &r->sync_cv};
+
+	for (size_t i = 0; i < sizeof mutexes / sizeof *mutexes; i++)
+		pthread_mutex_destroy(mutexes[i]);
+	for (size_t i = 0; i < sizeof conds / sizeof *conds; i++)
+		pthread_cond_destroy(conds[i]);
 	munmap(r, r->size);
+}
+
+size_t lsm_shared_size(const lsm_options *opts)
+{
+	region_layout l;
+
+	if (opts == NULL || check_options(opts) != LSM_OK)
+		return 0;
+	region_plan(opts, 1, &l);
+	return l.size;
+}
+
+int lsm_shared_init(void *mem, size_t size, const lsm_options *opts)
+{
+	region_layout l;
+
+	if (mem == NULL || opts == NULL || check_options(opts) != LSM_OK ||
+	    ((uintptr_t)mem & (REGION_ALIGN - 1)) != 0)
+		return LSM_INVALID;
+	region_plan(opts, 1, &l);
+	if (size < l.size)
+		return LSM_INVALID;
+	return region_format(mem, &l, opts, 1);
+}
+
+/* A slot in the region for this process (shared: one per attached
+ * process; a slot whose process is gone is reused). */
+static int claim_proc_slot(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	lsm_proc_slot *procs = lsm_region_procs(r);
+	uint32_t pid = (uint32_t)getpid();
+
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < r->n_procs; i++) {
+			uint32_t expect = atomic_load(&procs[i].pid);
+
+			if (pass == 1 && expect != 0 && kill((pid_t)expect, 0) != 0 && errno == ESRCH)
+				;                 /* its process is gone: take it over */
+			else if (expect != 0)
+				continue;
+			if (!atomic_compare_exchange_strong(&procs[i].pid, &expect, pid))
+				continue;
+			atomic_store(&procs[i].cur_pins, 0);
+			atomic_store(&procs[i].cur_edit, 0);
+			atomic_store(&procs[i].old_edit, UINT64_MAX);
+			atomic_store(&procs[i].pending_floor, UINT64_MAX);
+			db->proc = &procs[i];
+			return LSM_OK;
+		}
+	return LSM_BUSY;
+}
+
+static void release_proc_slot(lsm_db *db)
+{
+	if (db->proc == NULL)
+		return;
+	atomic_store(&db->proc->pending_floor, UINT64_MAX);
+	atomic_store(&db->proc->old_edit, UINT64_MAX);
+	atomic_store(&db->proc->cur_pins, 0);
+	atomic_store(&db->proc->pid, 0);
+	db->proc = NULL;
 }
 
 /* ---------------------------------------------------------------- open */
@@ -286,41 +377,34 @@ static void db_free(lsm_db *db)
 	lsm_bg_stop(db);
 	lsm_tcache_free(&db->tcache);
 	lsm_fileset_close(db);
+	release_proc_slot(db);
 	if (db->lock)
 		db->env->unlock(db->env, db->lock);
 	pthread_mutex_destroy(&db->wal_fd_mu);
-	pthread_mutex_destroy(&db->flush_mu);
 	pthread_mutex_destroy(&db->iters_mu);
-	pthread_mutex_destroy(&db->compact_mu);
 	pthread_mutex_destroy(&db->version_mu);
-	region_destroy(db->region);
+	if (!db->shared && db->region)
+		region_destroy(db->region);
 	free(db->dir);
 	free(db);
 }
 
-int lsm_open(const lsm_options *opts, const char *dir, lsm_db **out)
+/* A handle with its process-local parts; no region yet. */
+static int db_new(const lsm_options *opts, const char *dir, lsm_db **out)
 {
-	lsm_options defaults;
 	lsm_db *db;
-	char *lock_path;
-	int rc, exists;
 
 	*out = NULL;
-	if (opts == NULL) {
-		lsm_options_init(&defaults);
-		opts = &defaults;
-	}
-	if (dir == NULL || (rc = check_options(opts)) != LSM_OK)
+	if (dir == NULL || check_options(opts) != LSM_OK)
 		return LSM_INVALID;
 	if ((db = calloc(1, sizeof *db)) == NULL)
 		return LSM_NOMEM;
 	db->opts = *opts;
 	db->env = opts->env ? opts->env : lsm_env_posix();
 	db->opts.env = db->env;
+	db->unlisted_edit = UINT64_MAX;
 	pthread_mutex_init(&db->wal_fd_mu, NULL);
-	pthread_mutex_init(&db->flush_mu, NULL);
 	pthread_mutex_init(&db->iters_mu, NULL);
-	pthread_mutex_init(&db->compact_mu, NULL);
 	pthread_mutex_init(&db->version_mu, NULL);
 	lsm_table_options_init(&db->table_opts);
 	db->table_opts.block_size = opts->block_size;
@@ -330,6 +414,61 @@ int lsm_open(const lsm_options *opts, const char *dir, lsm_db **out)
 		db_free(db);
 		return LSM_NOMEM;
 	}
+	*out = db;
+	return LSM_OK;
+}
+
+/* Joins the region: its cache and a process slot. */
+static int db_attach_region(lsm_db *db, lsm_region *r)
+{
+	db->region = r;
+	db->cache = r->cache_size ? lsm_cache_attach(lsm_region_cache_mem(r)) : NULL;
+	return claim_proc_slot(db);
+}
+
+/* The identity check, the file set, WAL recovery into the region's
+ * memtables, and the removal of what a crash left behind: everything the
+ * first opener of a region does. */
+static int recover_from_disk(lsm_db *db)
+{
+	const lsm_options *opts = &db->opts;
+	int rc, exists;
+
+	if ((rc = check_identity(db, &exists)) != LSM_OK)
+		return rc;
+	if (exists && opts->error_if_exists)
+		return LSM_EXISTS;
+	if (!exists) {
+		if (!opts->create_if_missing)
+			return LSM_NOTFOUND;
+		if ((rc = write_identity(db)) != LSM_OK)
+			return rc;
+	}
+	if ((rc = lsm_fileset_open(db)) != LSM_OK)
+		return rc;
+	lsm_fileset_publish(db);
+	if ((rc = lsm_db_recover(db)) != LSM_OK)
+		return rc;
+	/* what a crash left behind: temp files, unlisted tables, old logs */
+	lsm_db_remove_obsolete(db);
+	return LSM_OK;
+}
+
+int lsm_open(const lsm_options *opts, const char *dir, lsm_db **out)
+{
+	lsm_options defaults;
+	lsm_region *r;
+	lsm_db *db;
+	char *lock_path;
+	int rc;
+
+	*out = NULL;
+	if (opts == NULL) {
+		lsm_options_init(&defaults);
+		opts = &defaults;
+	}
+	if ((rc = db_new(opts, dir, &db)) != LSM_OK)
+		return rc;
 	if (opts->create_if_missing && (rc = db->env->mkdir(db->env, dir)) != LSM_OK)
 		goto fail;
 	if ((lock_path = path_join(dir, "LOCK")) == NULL) {
@@ -340,31 +479,87 @@ int lsm_open(const lsm_options *opts, const char *dir, lsm_db **out)
 	free(lock_path);
 	if (rc != LSM_OK)
 		goto fail;
-	if ((rc = check_identity(db, &exists)) != LSM_OK)
+	if ((rc = region_create(&db->opts, &r)) != LSM_OK)
 		goto fail;
-	if (exists && opts->error_if_exists) {
-		rc = LSM_EXISTS;
+	if ((rc = db_attach_region(db, r)) != LSM_OK || (rc = recover_from_disk(db)) != LSM_OK)
 		goto fail;
+	atomic_store(&r->open_state, LSM_REGION_READY);
+	if (opts->background_thread && (rc = lsm_bg_start(db)) != LSM_OK)
+		goto fail;
+	*out = db;
+	return LSM_OK;
+
+fail:
+	lsm_wal_close_file(db);
+	db_free(db);
+	return rc;
+}
+
+/* Calls the wait hook; non-zero: the caller gives up its wait. */
+int lsm_db_wait_hook(lsm_db *db)
+{
+	return db->opts.wait_hook ? db->opts.wait_hook(db->opts.wait_hook_arg) : 0;
+}
+
+/* open_mu, waiting for another process's recovery through the hook. */
+static int lock_open_mu(lsm_db *db)
+{
+	lsm_region *r = db->region;
+
+	for (;;) {
+		struct timespec ts;
+		int e;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if ((e = pthread_mutex_timedlock(&r->open_mu, &ts)) == 0)
+			return LSM_OK;
+		if (e != ETIMEDOUT)
+			return LSM_INVALID;
+		if (lsm_db_wait_hook(db))
+			return LSM_BUSY;
 	}
-	if (!exists) {
-		if (!opts->create_if_missing) {
-			rc = LSM_NOTFOUND;
+}
+
+int lsm_open_shared(const lsm_options *opts, const char *dir, void *mem, lsm_db **out)
+{
+	lsm_region *r = mem;
+	lsm_db *db;
+	int rc;
+
+	*out = NULL;
+	if (opts == NULL || r == NULL || r->magic != LSM_REGION_MAGIC || !r->shared)
+		return LSM_INVALID;
+	if ((rc = db_new(opts, dir, &db)) != LSM_OK)
+		return rc;
+	db->shared = 1;
+	if ((rc = db_attach_region(db, r)) != LSM_OK || (rc = lock_open_mu(db)) != LSM_OK)
+		goto fail;
+	switch (atomic_load(&r->open_state)) {
+	case LSM_REGION_FORMATTED:
+		if (db->opts.create_if_missing && (rc = db->env->mkdir(db->env, dir)) != LSM_OK) {
+			pthread_mutex_unlock(&r->open_mu);
 			goto fail;
 		}
-		if ((rc = write_identity(db)) != LSM_OK)
-			goto fail;
+		rc = recover_from_disk(db);
+		/* a failed recovery may have filled memtables part-way: only a
+		 * fresh format may try again */
+		r->open_error = rc;
+		atomic_store(&r->open_state, rc == LSM_OK ? LSM_REGION_READY : LSM_REGION_FAILED);
+		break;
+	case LSM_REGION_READY:
+		rc = lsm_fileset_attach(db);
+		break;
+	default:
+		rc = r->open_error;
+		break;
 	}
-	if ((rc = region_create(&db->opts, &db->region)) != LSM_OK)
-		goto fail;
-	db->cache = db->region->cache_size ? lsm_cache_attach(lsm_region_cache_mem(db->region))
-	                                   : NULL;
-	if ((rc = lsm_fileset_open(db)) != LSM_OK)
-		goto fail;
-	if ((rc = lsm_db_recover(db)) != LSM_OK)
-		goto fail;
-	/* what a crash left behind: temp files, unlisted tables, old logs */
-	lsm_db_remove_obsolete(db);
-	if (opts->background_thread && (rc = lsm_bg_start(db)) != LSM_OK)
+	pthread_mutex_unlock(&r->open_mu);
+	if (rc != LSM_OK)
 		goto fail;
 	*out = db;
 	return LSM_OK;
@@ -468,26 +663,34 @@ int lsm_db_switch_memtable(lsm_db *db)
 
 /* Waits (bounded) for a flush to free a memtable slot; the caller
  * retries.  Counted as stall time. */
-void lsm_db_stall(lsm_db *db)
+int lsm_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, unsigned ms)
 {
-	lsm_region *r = db->region;
-	uint64_t t0 = db->env->now_micros(db->env);
 	struct timespec ts;
 
-	atomic_fetch_add(&r->n_stalls, 1);
-	/* our own scans may be what holds the arenas */
-	lsm_iter_release_retired(db);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += 10 * 1000 * 1000;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
+	return pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT;
+}
+
+int lsm_db_stall(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	uint64_t t0 = db->env->now_micros(db->env);
+
+	atomic_fetch_add(&r->n_stalls, 1);
+	/* our own scans may be what holds the arenas */
+	lsm_iter_release_retired(db);
 	pthread_mutex_lock(&r->bg_mu);
 	pthread_cond_broadcast(&r->flush_cv);
-	pthread_cond_timedwait(&r->stall_cv, &r->bg_mu, &ts);
+	(void)lsm_cond_wait_ms(&r->stall_cv, &r->bg_mu, 10);
 	pthread_mutex_unlock(&r->bg_mu);
 	atomic_fetch_add(&r->stall_micros, db->env->now_micros(db->env) - t0);
+	return lsm_db_wait_hook(db) ? LSM_BUSY : LSM_OK;
 }
 
 /*
@@ -535,7 +738,8 @@ static int throttle_l0(lsm_db *db)
 	while (atomic_load(&r->l0_files) >= (uint32_t)db->opts.l0_stop_trigger) {
 		if (r->bg_error)
 			return r->bg_error;
-		lsm_db_stall(db);
+		if (lsm_db_stall(db) != LSM_OK)
+			return LSM_BUSY;
 	}
 	return LSM_OK;
 }
@@ -569,13 +773,17 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 		if (rc != LSM_BUSY)
 			break;
 		/* write_mu already released */
-		if (!db->bg_running) {
+		if (!db->bg_running && !db->shared) {
 			/* nobody would ever free a slot: the caller must flush */
-			if (synced_write)
-				atomic_fetch_sub(&r->wal.sync_writers, 1);
-			return LSM_FULL;
+			rc = LSM_FULL;
+		} else if (lsm_db_stall(db) == LSM_OK) {
+			continue;
+		} else {
+			rc = LSM_BUSY;            /* the wait hook gave up */
 		}
-		lsm_db_stall(db);
+		if (synced_write)
+			atomic_fetch_sub(&r->wal.sync_writers, 1);
+		return rc;
 	}
 	if (rc != LSM_OK)
 		goto unlock;
@@ -589,7 +797,9 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 	pthread_mutex_unlock(&r->write_mu);
 
 	rc = need_sync ? lsm_wal_sync_to(db, end_lsn) : LSM_OK;
-	if (rc == LSM_OK)
+	/* LSM_BUSY: the hook cut the wait for another process's fsync short;
+	 * the record is logged and will be durable with the next sync */
+	if (rc == LSM_OK || rc == LSM_BUSY)
 		lsm_mem_insert_batch(lsm_slot_arena(r, slot), chunk, rep, len, first);
 	publish(r, first, first + count - 1);
 	atomic_fetch_add_explicit(&r->n_writes, 1, memory_order_relaxed);
@@ -793,7 +1003,7 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st)
 			st->level_files[l] = v->nfiles[l];
 			st->level_bytes[l] = v->bytes[l];
 		}
-		lsm_version_unref(v);
+		lsm_db_release_version(db, v);
 	}
 	if (db->cache) {
 		lsm_cache_stats cs;

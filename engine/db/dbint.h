@@ -133,9 +133,62 @@ typedef struct lsm_memslot {
 	uint64_t wal_seg;             /* first WAL segment holding its records */
 } lsm_memslot;
 
+/*
+ * Attached processes (shared mode; private mode uses slot 0).  Each says
+ * which versions its readers use, so that a file dropped from the version
+ * by edit E is deleted only once no process uses a version older than E:
+ *   cur_pins   readers on the process's current version, whose edit is
+ *              cur_edit;
+ *   old_edit   the oldest edit among its older versions still in use
+ *              (UINT64_MAX: none).
+ * A version switch moves the current version's pins into old_edit before
+ * zeroing cur_pins, and a deleter reads cur_pins, cur_edit, then old_edit,
+ * so a pin is always seen in one of the two (fileset.c).
+ * pending_floor: the smallest output number the process is writing
+ * (UINT64_MAX: none); files at or above any floor are never garbage.
+ */
+typedef struct lsm_proc_slot {
+	_Atomic uint32_t pid;         /* 0: free */
+	_Atomic uint32_t cur_pins;
+	_Atomic uint64_t cur_edit;
+	_Atomic uint64_t old_edit;
+	_Atomic uint64_t pending_floor;
+} lsm_proc_slot;
+
+/* A table a manifest edit dropped, awaiting deletion until no process
+ * uses a version from before that edit. */
+typedef struct lsm_zombie {
+	uint64_t number;
+	uint64_t drop_edit;
+} lsm_zombie;
+#define LSM_MAX_ZOMBIES 2048
+
+enum { LSM_REGION_FORMATTED = 0, LSM_REGION_READY, LSM_REGION_FAILED };
+
 typedef struct lsm_region {
 	uint64_t magic;
 	uint64_t size;
+	int      shared;              /* caller's memory, many processes */
+
+	/* opening: the first process recovers, the others wait (open_mu) */
+	pthread_mutex_t open_mu;
+	_Atomic uint32_t open_state;  /* LSM_REGION_* */
+	int      open_error;          /* LSM_REGION_FAILED: why */
+
+	/* the file set, across processes (fileset.c).  flush_mu serializes
+	 * flushes, compact_mu compactions; both before manifest_mu, which
+	 * orders manifest writes, file numbers and deletions. */
+	pthread_mutex_t flush_mu;
+	pthread_mutex_t compact_mu;
+	pthread_mutex_t manifest_mu;
+	uint64_t manifest_number;     /* the live manifest */
+	uint64_t next_file_number;
+	_Atomic uint64_t edit_seq;    /* edits logged since the region was set up */
+	uint32_t nzombies;
+	int      zombies_lost;        /* the list overflowed: sweep by listing */
+	lsm_zombie zombies[LSM_MAX_ZOMBIES];
+	uint64_t procs_off;
+	uint32_t n_procs;
 
 	pthread_mutex_t write_mu;     /* sequences, WAL append, arena alloc */
 	pthread_mutex_t sync_mu;      /* group commit: leader election, waiters */
@@ -187,6 +240,11 @@ typedef struct lsm_region {
 	uint64_t recovered_bytes_dropped;
 } lsm_region;
 
+static inline lsm_proc_slot *lsm_region_procs(lsm_region *r)
+{
+	return (lsm_proc_slot *)((char *)r + r->procs_off);
+}
+
 static inline void *lsm_region_cache_mem(lsm_region *r)
 {
 	return (char *)r + r->cache_off;
@@ -216,6 +274,8 @@ struct lsm_db {
 	char *dir;
 	lsm_region *region;
 	lsm_file *lock;
+	int shared;                   /* attached to a caller's region */
+	lsm_proc_slot *proc;          /* this process's slot in the region */
 	/* this process's handle on the WAL segment being appended to */
 	pthread_mutex_t wal_fd_mu;
 	lsm_file *wal_file;
@@ -234,11 +294,11 @@ struct lsm_db {
 	lsm_cache *cache;             /* in the region; NULL when size 0 */
 	lsm_tcache tcache;
 	/* the file set (this process's view; see ARCHITECTURE.md "Versions").
-	 * version_mu guards all of it; flush_mu serializes flushes, compact_mu
-	 * compactions; both are taken before version_mu. */
-	pthread_mutex_t flush_mu;
-	pthread_mutex_t compact_mu;
+	 * version_mu guards all of it and is taken after the region's
+	 * manifest_mu.  edit_seq: the region edit_seq mstate reflects. */
 	pthread_mutex_t version_mu;
+	uint64_t edit_seq;
+	uint64_t unlisted_edit;       /* a version missing from live: pinned for good */
 	lsm_manifest_state mstate;    /* mstate.version is the current version */
 	lsm_manifest_writer *manifest;
 	lsm_version **live;           /* versions handed out, one ref each */
@@ -249,6 +309,12 @@ struct lsm_db {
 	pthread_mutex_t iters_mu;
 	struct lsm_iter *open_iters;
 };
+
+/* db.c: the caller's wait hook; non-zero means give up the wait. */
+int  lsm_db_wait_hook(lsm_db *db);
+/* pthread_cond_timedwait for ms milliseconds (CLOCK_REALTIME, as the
+ * region's process-shared conditions use); 1 when it timed out. */
+int  lsm_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, unsigned ms);
 
 /* iter.c: re-opens, in place, this thread's iterators that pin retired
  * memtables, so a stalled writer can reuse those arenas. */
@@ -262,6 +328,9 @@ void lsm_tcache_free(lsm_tcache *tc);
 int  lsm_tcache_get(lsm_db *db, uint64_t number, lsm_table **out);
 /* Closes number's table and drops its cached blocks (file deleted). */
 void lsm_tcache_evict(lsm_db *db, uint64_t number);
+/* Closes every open table keep() says no version of this process uses
+ * (another process deleted the file: its descriptor would hold the space). */
+void lsm_tcache_prune(lsm_db *db, int (*keep)(void *arg, uint64_t number), void *arg);
 
 /* flush.c */
 lsm_file_meta *lsm_meta_from_props(uint64_t number, int level, uint64_t size,
@@ -273,8 +342,9 @@ void lsm_bg_stop(lsm_db *db);
 int  lsm_db_switch_memtable(lsm_db *db);
 void lsm_db_count_wal_segments(lsm_db *db);
 /* A bounded wait for a memtable slot to come free (counted as a stall);
- * first lets this thread's iterators release retired memtables. */
-void lsm_db_stall(lsm_db *db);
+ * first lets this thread's iterators release retired memtables.  LSM_BUSY
+ * when the wait hook says to give up. */
+int  lsm_db_stall(lsm_db *db);
 
 /* db.c: memtable switches */
 void lsm_db_activate(lsm_region *r, int slot, uint64_t wal_seg);
@@ -291,8 +361,16 @@ int  lsm_fileset_open(lsm_db *db);
 void lsm_fileset_close(lsm_db *db);
 
 /* versions (fileset.c) */
-/* The current version, with a reference for the caller. */
+/* The current version (caught up with other processes' edits), pinned for
+ * the caller until lsm_db_release_version. */
 lsm_version *lsm_db_current_version(lsm_db *db);
+void lsm_db_release_version(lsm_db *db, lsm_version *v);
+/* Brings this process's version up to the manifest's last edit. */
+int  lsm_db_catch_up(lsm_db *db);
+/* Attaching: loads the live manifest named in the region. */
+int  lsm_fileset_attach(lsm_db *db);
+/* Publishes this process's opened (or recovered) file set in the region. */
+void lsm_fileset_publish(lsm_db *db);
 /* A new output file number in *number, registered as pending until
  * released (LSM_NOMEM when it cannot be registered). */
 int  lsm_db_new_file(lsm_db *db, uint64_t *number);

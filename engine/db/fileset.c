@@ -1,21 +1,33 @@
 /*
- * fileset.c — this process's view of the database's files: the current
- * version, the versions still in use, new file numbers, manifest writes,
- * and the removal of files nothing needs any more.
+ * fileset.c — the database's files as every process sees them: the
+ * current version, versions still in use, new file numbers, manifest
+ * writes, and the removal of files nothing needs any more.
  *
- * Versions in use.  Readers take the current version with a reference.
- * Every version that has ever been current is also kept in db->live with
- * one reference of its own; a version whose only reference is that one,
- * and which is no longer current, is dead and dropped when obsolete files
- * are removed.  An SSTable is obsolete when no live version lists it and
- * it is not an output being written (db->pending): only then is it
- * deleted, its reader closed and its cached blocks dropped.
+ * Versions.  Each process builds its own versions from the manifest
+ * (ARCHITECTURE.md, "Versions").  The region counts the edits logged
+ * (edit_seq) and names the live manifest; a process whose edit_seq is
+ * behind reads the edits it missed (catch_up) before it hands out a
+ * version or logs an edit of its own.  Every manifest write happens under
+ * the region's manifest_mu, after catching up, so the manifest is one
+ * sequence of edits whoever wrote them.
  *
- * Locks: flush_mu / compact_mu (held by a flush / compaction around its
- * whole job) before version_mu (held briefly for every field here).  No env call that waits
- * on the disk runs under version_mu except the manifest append itself,
- * which must be ordered with the in-memory install.
+ * Pins.  A reader's version is pinned in the process's region slot
+ * (lsm_proc_slot, dbint.h); a table some edit drops becomes a zombie,
+ * deleted only when every process's oldest pinned edit is at or past the
+ * edit that dropped it.  A reader pins, then re-checks that no edit came
+ * after its version (both sequentially consistent, the deleter reading the
+ * slots after the edit is published), so either the reader sees the new
+ * edit and retries on it, or the deleter sees the pin.
+ *
+ * Each process also keeps every version that has been its current one in
+ * db->live (one reference of its own) until no reader uses it: its table
+ * cache keeps a table open while any of them lists it.
+ *
+ * Locks: the region's flush_mu / compact_mu (around a whole job), then its
+ * manifest_mu, then this process's version_mu (held briefly).
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,51 +36,21 @@
 
 #define MANIFEST_MAX_SIZE (64u << 20)
 
-lsm_version *lsm_db_current_version(lsm_db *db)
+/* ------------------------------------------------------------------ pins */
+
+/* Recomputes the oldest edit among this process's non-current versions in
+ * use (more than the live list's own reference).  version_mu held. */
+static void recompute_old_edit(lsm_db *db)
 {
-	lsm_version *v;
+	uint64_t m = db->unlisted_edit;
 
-	pthread_mutex_lock(&db->version_mu);
-	v = db->mstate.version;
-	lsm_version_ref(v);
-	pthread_mutex_unlock(&db->version_mu);
-	return v;
-}
+	for (size_t i = 0; i < db->nlive; i++) {
+		lsm_version *lv = db->live[i];
 
-int lsm_db_new_file(lsm_db *db, uint64_t *number)
-{
-	int rc = LSM_OK;
-
-	pthread_mutex_lock(&db->version_mu);
-	if (db->npending == db->pending_cap) {
-		size_t cap = db->pending_cap ? 2 * db->pending_cap : 16;
-		uint64_t *v = realloc(db->pending, cap * sizeof *v);
-
-		if (v == NULL)
-			rc = LSM_NOMEM;
-		else {
-			db->pending = v;
-			db->pending_cap = cap;
-		}
+		if (lv != db->mstate.version && atomic_load(&lv->refs) > 1 && lv->edit_seq < m)
+			m = lv->edit_seq;
 	}
-	if (rc == LSM_OK) {
-		/* unregistered, a file being written could be judged garbage */
-		*number = db->mstate.next_file_number++;
-		db->pending[db->npending++] = *number;
-	}
-	pthread_mutex_unlock(&db->version_mu);
-	return rc;
-}
-
-void lsm_db_release_file(lsm_db *db, uint64_t number)
-{
-	pthread_mutex_lock(&db->version_mu);
-	for (size_t i = 0; i < db->npending; i++)
-		if (db->pending[i] == number) {
-			db->pending[i] = db->pending[--db->npending];
-			break;
-		}
-	pthread_mutex_unlock(&db->version_mu);
+	atomic_store(&db->proc->old_edit, m);
 }
 
 /* Keeps v (already referenced for the list) among the live versions. */
@@ -87,28 +69,301 @@ static int remember(lsm_db *db, lsm_version *v)
 	return LSM_OK;
 }
 
-int lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e)
+/* mstate.version just became current, reflecting region edit `tag`: the
+ * old current version's pins move to old_edit (before cur_pins drops, see
+ * the top comment), and the new one is remembered.  version_mu held. */
+static void install_current(lsm_db *db, uint64_t tag)
 {
-	uint64_t rotate_to = 0;
+	lsm_proc_slot *p = db->proc;
+	lsm_version *v = db->mstate.version;
+	uint64_t cur = atomic_load(&p->cur_edit);
+
+	v->edit_seq = tag;
+	if (atomic_load(&p->cur_pins) > 0 && cur < atomic_load(&p->old_edit))
+		atomic_store(&p->old_edit, cur);
+	atomic_store(&p->cur_pins, 0);
+	atomic_store(&p->cur_edit, tag);
+	lsm_version_ref(v);
+	if (remember(db, v) != LSM_OK) {
+		/* unlisted, its readers could not be found: pin its edit for good */
+		lsm_version_unref(v);
+		if (tag < db->unlisted_edit)
+			db->unlisted_edit = tag;
+		recompute_old_edit(db);
+	}
+	db->flushed_seq = db->mstate.last_sequence;
+	db->log_number = db->mstate.log_number;
+}
+
+/* Whether a slot's process is attached (a process that died attached is
+ * not: what it read no longer matters). */
+static int slot_alive(lsm_proc_slot *p)
+{
+	uint32_t pid = atomic_load(&p->pid);
+
+	return pid != 0 && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH);
+}
+
+/* The oldest edit any process's readers may be using (UINT64_MAX: none). */
+static uint64_t oldest_pinned_edit(lsm_region *r)
+{
+	lsm_proc_slot *procs = lsm_region_procs(r);
+	uint64_t min = UINT64_MAX;
+
+	for (uint32_t i = 0; i < r->n_procs; i++) {
+		lsm_proc_slot *p = &procs[i];
+		uint64_t e;
+
+		if (!slot_alive(p))
+			continue;
+		/* this order: see install_current */
+		if (atomic_load(&p->cur_pins) > 0 && (e = atomic_load(&p->cur_edit)) < min)
+			min = e;
+		if ((e = atomic_load(&p->old_edit)) < min)
+			min = e;
+	}
+	return min;
+}
+
+/* The smallest output number any process is writing (UINT64_MAX: none). */
+static uint64_t lowest_pending_floor(lsm_region *r)
+{
+	lsm_proc_slot *procs = lsm_region_procs(r);
+	uint64_t min = UINT64_MAX, f;
+
+	for (uint32_t i = 0; i < r->n_procs; i++)
+		if (atomic_load(&procs[i].pid) != 0 &&
+		    (f = atomic_load(&procs[i].pending_floor)) < min)
+			min = f;
+	return min;
+}
+
+/* --------------------------------------------------------------- catch-up */
+
+/* Reads the edits other processes logged since this process's last look.
+ * manifest_mu held. */
+static int catch_up_locked(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	uint64_t target = atomic_load(&r->edit_seq);
+	lsm_manifest_state st;
+	lsm_version *before;
 	int rc;
 
-	pthread_mutex_lock(&db->version_mu);
-	if (lsm_manifest_should_rotate(db->manifest))
-		rotate_to = db->mstate.next_file_number++;
-	lsm_edit_set_next_file(e, db->mstate.next_file_number);
-	rc = lsm_manifest_log_and_apply(db->manifest, &db->mstate, e, rotate_to);
-	if (rc == LSM_OK) {
-		atomic_store(&db->region->l0_files, (uint32_t)db->mstate.version->nfiles[0]);
-		lsm_version_ref(db->mstate.version);
-		if (remember(db, db->mstate.version) != LSM_OK)
-			lsm_version_unref(db->mstate.version);   /* only costs a late delete */
+	if (db->edit_seq == target)
+		return LSM_OK;
+	if (db->mstate.manifest_number != r->manifest_number) {
+		/* rotated: the new manifest starts with a snapshot */
+		if ((rc = lsm_manifest_load(db->env, db->dir, r->manifest_number, &st, NULL)) != LSM_OK)
+			return rc;
+		pthread_mutex_lock(&db->version_mu);
+		lsm_manifest_state_free(&db->mstate);
+		db->mstate = st;
+		lsm_manifest_close(db->manifest);   /* it wrote the old one */
+		db->manifest = NULL;
+		install_current(db, target);
+		db->edit_seq = target;
+		pthread_mutex_unlock(&db->version_mu);
+		return LSM_OK;
 	}
+	pthread_mutex_lock(&db->version_mu);
+	before = db->mstate.version;
+	lsm_version_ref(before);
+	rc = lsm_manifest_catch_up(db->env, db->dir, &db->mstate, LSM_MANIFEST_ALL, NULL);
+	if (db->mstate.version != before)
+		/* after a failure part-way, tagging it older than it is only
+		 * protects more */
+		install_current(db, rc == LSM_OK ? target : db->edit_seq);
+	if (rc == LSM_OK)
+		db->edit_seq = target;
+	lsm_version_unref(before);
 	pthread_mutex_unlock(&db->version_mu);
 	return rc;
 }
 
-/* Drops dead versions; returns the file numbers of live non-current
- * versions in *extra (malloc'd) for the obsolete decision.  version_mu. */
+int lsm_db_catch_up(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	int rc;
+
+	pthread_mutex_lock(&r->manifest_mu);
+	rc = catch_up_locked(db);
+	pthread_mutex_unlock(&r->manifest_mu);
+	return rc;
+}
+
+lsm_version *lsm_db_current_version(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	int stale_ok = 0;
+
+	for (;;) {
+		lsm_version *v = NULL;
+		uint64_t e;
+
+		pthread_mutex_lock(&db->version_mu);
+		e = db->edit_seq;
+		if (stale_ok || e == atomic_load(&r->edit_seq)) {
+			v = db->mstate.version;
+			lsm_version_ref(v);
+			atomic_fetch_add(&db->proc->cur_pins, 1);
+		}
+		pthread_mutex_unlock(&db->version_mu);
+		if (v != NULL) {
+			if (stale_ok || atomic_load(&r->edit_seq) == e)
+				return v;             /* pinned before any later edit */
+			lsm_db_release_version(db, v);
+		}
+		/* Reading the manifest failed: read on what this process has;
+		 * a table deleted meanwhile fails the read, never misleads it. */
+		if (lsm_db_catch_up(db) != LSM_OK)
+			stale_ok = 1;
+	}
+}
+
+void lsm_db_release_version(lsm_db *db, lsm_version *v)
+{
+	if (v == NULL)
+		return;
+	pthread_mutex_lock(&db->version_mu);
+	if (v == db->mstate.version) {
+		atomic_fetch_sub(&db->proc->cur_pins, 1);
+		lsm_version_unref(v);
+	} else {
+		lsm_version_unref(v);
+		recompute_old_edit(db);
+	}
+	pthread_mutex_unlock(&db->version_mu);
+}
+
+/* ------------------------------------------------------- numbers, writes */
+
+/* The smallest of this process's pending outputs, published as its floor.
+ * version_mu held. */
+static void publish_floor(lsm_db *db)
+{
+	uint64_t m = UINT64_MAX;
+
+	for (size_t i = 0; i < db->npending; i++)
+		if (db->pending[i] < m)
+			m = db->pending[i];
+	atomic_store(&db->proc->pending_floor, m);
+}
+
+int lsm_db_new_file(lsm_db *db, uint64_t *number)
+{
+	lsm_region *r = db->region;
+	int rc = LSM_OK;
+
+	pthread_mutex_lock(&r->manifest_mu);
+	pthread_mutex_lock(&db->version_mu);
+	if (db->npending == db->pending_cap) {
+		size_t cap = db->pending_cap ? 2 * db->pending_cap : 16;
+		uint64_t *v = realloc(db->pending, cap * sizeof *v);
+
+		if (v == NULL)
+			rc = LSM_NOMEM;
+		else {
+			db->pending = v;
+			db->pending_cap = cap;
+		}
+	}
+	if (rc == LSM_OK) {
+		/* unregistered, a file being written could be judged garbage */
+		*number = r->next_file_number++;
+		db->pending[db->npending++] = *number;
+		publish_floor(db);
+	}
+	pthread_mutex_unlock(&db->version_mu);
+	pthread_mutex_unlock(&r->manifest_mu);
+	return rc;
+}
+
+void lsm_db_release_file(lsm_db *db, uint64_t number)
+{
+	pthread_mutex_lock(&db->version_mu);
+	for (size_t i = 0; i < db->npending; i++)
+		if (db->pending[i] == number) {
+			db->pending[i] = db->pending[--db->npending];
+			break;
+		}
+	publish_floor(db);
+	pthread_mutex_unlock(&db->version_mu);
+}
+
+/* This process's manifest writer, positioned after the last edit (other
+ * processes may have appended since it last wrote).  manifest_mu held,
+ * caught up. */
+static int ready_writer(lsm_db *db)
+{
+	lsm_manifest_writer *w = db->manifest;
+
+	if (w && w->error)
+		return w->error;
+	if (w && w->number == db->mstate.manifest_number) {
+		w->size = db->mstate.offset;
+		return LSM_OK;
+	}
+	lsm_manifest_close(w);
+	db->manifest = NULL;
+	return lsm_manifest_resume(db->env, db->dir, &db->mstate, MANIFEST_MAX_SIZE,
+	                           &db->manifest);
+}
+
+/* The tables e drops for good (a trivial move drops and re-adds one). */
+static void add_zombies(lsm_region *r, const lsm_version_edit *e, uint64_t edit)
+{
+	for (size_t i = 0; i < e->ndeleted; i++) {
+		uint64_t num = e->deleted[i].number;
+		size_t j = 0;
+
+		while (j < e->nadded && e->added[j]->number != num)
+			j++;
+		if (j < e->nadded)
+			continue;
+		if (r->nzombies == LSM_MAX_ZOMBIES) {
+			r->zombies_lost = 1;      /* the listing sweep finds it later */
+			continue;
+		}
+		r->zombies[r->nzombies++] = (lsm_zombie){num, edit};
+	}
+}
+
+int lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e)
+{
+	lsm_region *r = db->region;
+	uint64_t rotate_to = 0, tag;
+	int rc;
+
+	pthread_mutex_lock(&r->manifest_mu);
+	if ((rc = catch_up_locked(db)) != LSM_OK || (rc = ready_writer(db)) != LSM_OK) {
+		pthread_mutex_unlock(&r->manifest_mu);
+		return rc;
+	}
+	pthread_mutex_lock(&db->version_mu);
+	if (lsm_manifest_should_rotate(db->manifest))
+		rotate_to = r->next_file_number++;
+	lsm_edit_set_next_file(e, r->next_file_number);
+	rc = lsm_manifest_log_and_apply(db->manifest, &db->mstate, e, rotate_to);
+	if (rc == LSM_OK) {
+		tag = atomic_load(&r->edit_seq) + 1;
+		add_zombies(r, e, tag);
+		r->manifest_number = db->mstate.manifest_number;
+		atomic_store(&r->edit_seq, tag);
+		db->edit_seq = tag;
+		install_current(db, tag);
+		atomic_store(&r->l0_files, (uint32_t)db->mstate.version->nfiles[0]);
+	}
+	pthread_mutex_unlock(&db->version_mu);
+	pthread_mutex_unlock(&r->manifest_mu);
+	return rc;
+}
+
+/* --------------------------------------------------------- obsolete files */
+
+/* Drops dead versions (no reader, not current); returns the file numbers
+ * of the other live non-current versions in *extra (malloc'd).
+ * version_mu held. */
 static int live_extra_files(lsm_db *db, uint64_t **extra, size_t *nextra)
 {
 	size_t n = 0, cap = 0, kept = 0;
@@ -162,52 +417,95 @@ static int kept(const sst_scan *s, uint64_t number)
 	return 0;
 }
 
-/* Before the files go, close their readers: a closed reader never
- * outlives the version that listed the file, see the top comment. */
-static int evict_obsolete(void *arg, const char *name)
+static int keep_open(void *arg, uint64_t number)
 {
-	sst_scan *s = arg;
-	uint64_t number;
+	return kept(arg, number);
+}
 
-	if (lsm_sst_parse_name(name, &number) && !kept(s, number))
-		lsm_tcache_evict(s->db, number);
-	return LSM_OK;
+/* Deletes the zombies no process can be reading any more; the others
+ * are kept (appended to *keep).  manifest_mu held. */
+static void bury_zombies(lsm_db *db, uint64_t oldest, uint64_t **keep, size_t *nkeep)
+{
+	lsm_region *r = db->region;
+	uint32_t left = 0;
+	char path[4096];
+
+	for (uint32_t i = 0; i < r->nzombies; i++) {
+		lsm_zombie z = r->zombies[i];
+		uint64_t *nv;
+
+		if (z.drop_edit <= oldest) {
+			lsm_tcache_evict(db, z.number);
+			if (lsm_sst_path(db->dir, z.number, path, sizeof path) == LSM_OK)
+				(void)db->env->remove(db->env, path);   /* a failure: the sweep retries */
+			continue;
+		}
+		r->zombies[left++] = z;
+		if ((nv = realloc(*keep, (*nkeep + 1) * sizeof *nv)) != NULL) {
+			*keep = nv;
+			(*keep)[(*nkeep)++] = z.number;
+		}
+	}
+	r->nzombies = left;
 }
 
 void lsm_db_remove_obsolete(lsm_db *db)
 {
-	uint64_t *extra = NULL, *keep;
-	size_t nextra = 0, nkeep;
+	lsm_region *r = db->region;
+	uint64_t *keep = NULL, oldest, floor;
+	size_t nkeep = 0;
 	lsm_live_files live;
-	lsm_version *cur;
 	sst_scan scan;
 	uint64_t removed = 0;
+	int sweep;
 
-	pthread_mutex_lock(&db->version_mu);
-	if (live_extra_files(db, &extra, &nextra) != LSM_OK) {
-		pthread_mutex_unlock(&db->version_mu);
+	pthread_mutex_lock(&r->manifest_mu);
+	if (catch_up_locked(db) != LSM_OK) {
+		pthread_mutex_unlock(&r->manifest_mu);
 		return;                               /* try again next time */
 	}
-	nkeep = nextra + db->npending;
-	keep = realloc(extra, (nkeep ? nkeep : 1) * sizeof *keep);
-	if (keep == NULL) {
-		free(extra);
+	pthread_mutex_lock(&db->version_mu);
+	if (live_extra_files(db, &keep, &nkeep) != LSM_OK) {
 		pthread_mutex_unlock(&db->version_mu);
+		pthread_mutex_unlock(&r->manifest_mu);
 		return;
 	}
-	if (db->npending)
-		memcpy(keep + nextra, db->pending, db->npending * sizeof *keep);
-	cur = db->mstate.version;
-	live = (lsm_live_files){cur, db->log_number, db->mstate.manifest_number, keep, nkeep};
-	scan = (sst_scan){db, cur, keep, nkeep};
-	/* Still under version_mu: a file created after the directory is
-	 * listed must not be judged by a live set taken before its number was
-	 * handed out (lsm_db_new_file takes version_mu).  Unlinks are cheap
-	 * metadata operations, so holding it is fine.  Errors are not fatal:
-	 * a file left behind goes next time. */
-	db->env->list_dir(db->env, db->dir, evict_obsolete, &scan);
-	(void)lsm_obsolete_remove(db->env, db->dir, &live, &removed);
+	/* close what no version of this process lists (other processes'
+	 * deletions included: an open descriptor would hold the space) */
+	scan = (sst_scan){db, db->mstate.version, keep, nkeep};
+	lsm_tcache_prune(db, keep_open, &scan);
+	oldest = oldest_pinned_edit(r);
+	bury_zombies(db, oldest, &keep, &nkeep);
+	/* Every table a version drops is a zombie, so what the listing finds
+	 * beyond the current version, the zombies, this process's live
+	 * versions and anyone's outputs is debris of a crash.  If zombies were
+	 * lost, their readers must be gone first. */
+	sweep = !r->zombies_lost || oldest >= db->edit_seq;
+	if (sweep)
+		r->zombies_lost = 0;
+	if (db->npending) {
+		uint64_t *nv = realloc(keep, (nkeep + db->npending) * sizeof *nv);
+
+		if (nv == NULL)
+			sweep = 0;
+		else {
+			keep = nv;
+			memcpy(keep + nkeep, db->pending, db->npending * sizeof *keep);
+			nkeep += db->npending;
+		}
+	}
+	floor = lowest_pending_floor(r);
+	live = (lsm_live_files){db->mstate.version, db->log_number, db->mstate.manifest_number,
+	                        keep, nkeep, floor == UINT64_MAX ? 0 : floor};
+	/* Still under the locks: a file created after the directory is listed
+	 * must not be judged by a live set taken before its number was handed
+	 * out (lsm_db_new_file takes them).  Unlinks are cheap metadata
+	 * operations.  Errors are not fatal: a file left behind goes next
+	 * time. */
+	if (sweep)
+		(void)lsm_obsolete_remove(db->env, db->dir, &live, &removed);
 	pthread_mutex_unlock(&db->version_mu);
+	pthread_mutex_unlock(&r->manifest_mu);
 	free(keep);
 	lsm_db_count_wal_segments(db);
 }
@@ -318,12 +616,43 @@ int lsm_fileset_open(lsm_db *db)
 	}
 	if (rc != LSM_OK)
 		return rc;
-	db->flushed_seq = db->mstate.last_sequence;
-	db->log_number = db->mstate.log_number;
+	pthread_mutex_lock(&db->version_mu);
+	install_current(db, 0);
+	pthread_mutex_unlock(&db->version_mu);
 	atomic_store(&db->region->l0_files, (uint32_t)db->mstate.version->nfiles[0]);
-	lsm_version_ref(db->mstate.version);
-	if ((rc = remember(db, db->mstate.version)) != LSM_OK)
-		lsm_version_unref(db->mstate.version);
+	return LSM_OK;
+}
+
+void lsm_fileset_publish(lsm_db *db)
+{
+	lsm_region *r = db->region;
+
+	pthread_mutex_lock(&r->manifest_mu);
+	r->manifest_number = db->mstate.manifest_number;
+	if (db->mstate.next_file_number > r->next_file_number)
+		r->next_file_number = db->mstate.next_file_number;
+	db->edit_seq = atomic_load(&r->edit_seq);
+	db->mstate.version->edit_seq = db->edit_seq;
+	atomic_store(&db->proc->cur_edit, db->edit_seq);
+	pthread_mutex_unlock(&r->manifest_mu);
+}
+
+int lsm_fileset_attach(lsm_db *db)
+{
+	lsm_region *r = db->region;
+	int rc;
+
+	pthread_mutex_lock(&r->manifest_mu);
+	rc = lsm_manifest_load(db->env, db->dir, r->manifest_number, &db->mstate, NULL);
+	if (rc == LSM_OK) {
+		db->edit_seq = atomic_load(&r->edit_seq);
+		pthread_mutex_lock(&db->version_mu);
+		install_current(db, db->edit_seq);
+		pthread_mutex_unlock(&db->version_mu);
+	} else {
+		memset(&db->mstate, 0, sizeof db->mstate);
+	}
+	pthread_mutex_unlock(&r->manifest_mu);
 	return rc;
 }
 

@@ -207,10 +207,10 @@ int lsm_flush_oldest(lsm_db *db)
 {
 	int slot, rc;
 
-	pthread_mutex_lock(&db->flush_mu);
+	pthread_mutex_lock(&db->region->flush_mu);
 	slot = oldest_immutable(db->region);
 	rc = slot < 0 ? LSM_OK : flush_slot(db, slot);
-	pthread_mutex_unlock(&db->flush_mu);
+	pthread_mutex_unlock(&db->region->flush_mu);
 	return rc;
 }
 
@@ -235,8 +235,8 @@ int lsm_flush(lsm_db *db)
 			if (oldest_immutable(r) >= 0) {
 				if ((rc = lsm_flush_oldest(db)) != LSM_OK)
 					return rc;
-			} else {
-				lsm_db_stall(db);
+			} else if (lsm_db_stall(db) != LSM_OK) {
+				return LSM_BUSY;
 			}
 			pthread_mutex_lock(&r->write_mu);
 		}
@@ -348,4 +348,64 @@ void lsm_bg_stop(lsm_db *db)
 	for (int i = 0; i < db->bg_running; i++)
 		pthread_join(db->bg_thread[i], NULL);
 	db->bg_running = 0;
+}
+
+/* ------------------------------------------------ background work, by step */
+
+/* Whether the WAL holds appended records no fsync covers yet. */
+static int wal_unsynced(lsm_region *r)
+{
+	uint64_t appended;
+
+	pthread_mutex_lock(&r->write_mu);
+	appended = r->wal.append_lsn;
+	pthread_mutex_unlock(&r->write_mu);
+	return atomic_load(&r->wal.synced_lsn) < appended;
+}
+
+int lsm_background_step(lsm_db *db, unsigned work, unsigned *pending)
+{
+	lsm_region *r;
+	int rc = LSM_OK;
+
+	if (pending)
+		*pending = 0;
+	if (db == NULL)
+		return LSM_INVALID;
+	r = db->region;
+	if (r->bg_error)
+		return r->bg_error;
+	if ((work & LSM_WORK_FLUSH) && oldest_immutable(r) >= 0) {
+		if ((rc = lsm_flush_oldest(db)) == LSM_OK)
+			wake_all(db);
+	} else if ((work & LSM_WORK_COMPACT) && lsm_compaction_wanted(db)) {
+		rc = lsm_compact_step(db);
+	} else if (__atomic_load_n(&r->nzombies, __ATOMIC_RELAXED) != 0) {
+		lsm_db_remove_obsolete(db);   /* readers that held them may be gone */
+	}
+	if (rc != LSM_OK) {
+		set_bg_error(db, rc);
+		return rc;
+	}
+	if ((work & LSM_WORK_SYNC) && (rc = lsm_sync_wal(db)) != LSM_OK)
+		return rc;
+	if (pending) {
+		*pending |= oldest_immutable(r) >= 0 ? LSM_WORK_FLUSH : 0;
+		*pending |= lsm_compaction_wanted(db) ? LSM_WORK_COMPACT : 0;
+		*pending |= wal_unsynced(r) ? LSM_WORK_SYNC : 0;
+	}
+	return LSM_OK;
+}
+
+void lsm_background_wait(lsm_db *db, unsigned timeout_ms)
+{
+	lsm_region *r;
+
+	if (db == NULL)
+		return;
+	r = db->region;
+	pthread_mutex_lock(&r->bg_mu);
+	if (r->bg_error == LSM_OK && oldest_immutable(r) < 0)
+		(void)lsm_cond_wait_ms(&r->flush_cv, &r->bg_mu, timeout_ms);
+	pthread_mutex_unlock(&r->bg_mu);
 }

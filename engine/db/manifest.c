@@ -698,19 +698,23 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+static int is_pending(const lsm_live_files *live, uint64_t num)
+{
+	return in_list(live->pending, live->npending, num) ||
+	       (live->pending_floor && num >= live->pending_floor);
+}
+
 static int is_garbage(const char *name, const lsm_live_files *live,
                       const uint64_t *files, size_t nfiles)
 {
 	uint64_t num;
 
 	if (lsm_sst_parse_name(name, &num))
-		return !in_sorted(files, nfiles, num) && !in_list(live->pending, live->npending, num);
+		return !in_sorted(files, nfiles, num) && !is_pending(live, num);
 	if (ends_with(name, ".tmp"))  /* an unfinished output, unless still being written */
-		return !(leading_number(name, &num) &&
-		         in_list(live->pending, live->npending, num));
+		return !(leading_number(name, &num) && is_pending(live, num));
 	if (lsm_manifest_parse_name(name, &num))
-		return num != live->manifest_number &&
-		       !in_list(live->pending, live->npending, num);
+		return num != live->manifest_number && !is_pending(live, num);
 	if (lsm_wal_parse_name(name, &num))
 		return num < live->log_number;
 	return 0;                     /* CURRENT, LOCK, IDENTITY, not ours */

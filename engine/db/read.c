@@ -61,7 +61,7 @@ void lsm_readview_acquire_latest(lsm_db *db, lsm_readview *rv, uint64_t *seq)
 void lsm_readview_release(lsm_db *db, lsm_readview *rv)
 {
 	lsm_memview_release(db->region, &rv->mem);
-	lsm_version_unref(rv->version);
+	lsm_db_release_version(db, rv->version);
 	rv->version = NULL;
 }
 

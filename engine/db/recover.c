@@ -255,7 +255,8 @@ int lsm_db_recover(lsm_db *db)
 	}
 	ctx.db = db;
 	ctx.expect = db->flushed_seq + 1;
-	ctx.workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	/* shared mode starts no thread, not even for recovery */
+	ctx.workers = db->shared ? 1 : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (ctx.workers < 1)
 		ctx.workers = 1;
 	if (ctx.workers > MAX_REPLAYERS)

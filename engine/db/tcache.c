@@ -161,3 +161,37 @@ void lsm_tcache_evict(lsm_db *db, uint64_t number)
 	if (db->cache)
 		lsm_cache_erase_file(db->cache, number);
 }
+
+void lsm_tcache_prune(lsm_db *db, int (*keep)(void *arg, uint64_t number), void *arg)
+{
+	lsm_tcache *tc = &db->tcache;
+	uint64_t drop[64];
+	size_t n;
+
+	do {                          /* at most 64 a round, outside the lock */
+		n = 0;
+		pthread_mutex_lock(&tc->mu);
+		for (size_t i = 0; i < tc->cap && n < 64; i++) {
+			uint64_t num = tc->slots[i].number;
+
+			if (num != 0 && num != TOMBSTONE && !keep(arg, num))
+				drop[n++] = num;
+		}
+		pthread_mutex_unlock(&tc->mu);
+		for (size_t i = 0; i < n; i++) {
+			lsm_tcache_slot *s;
+			lsm_table *t = NULL;
+
+			pthread_mutex_lock(&tc->mu);
+			if ((s = probe(tc, drop[i], 0)) != NULL) {
+				t = s->table;
+				s->table = NULL;
+				s->number = TOMBSTONE;
+				tc->n--;
+			}
+			pthread_mutex_unlock(&tc->mu);
+			if (t)
+				lsm_table_close(t);
+		}
+	} while (n == 64);
+}

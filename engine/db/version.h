@@ -141,6 +141,7 @@ typedef struct lsm_version {
 	unsigned compact_mask;
 	lsm_ikey_ref compact_ptr[LSM_MAX_LEVELS];  /* keys malloc'd, owned */
 	uint64_t max_file_number;                 /* 0 when empty */
+	uint64_t edit_seq;            /* set by the db: the region edit it reflects */
 } lsm_version;
 
 /* An empty version (refs = 1). */
@@ -321,10 +322,11 @@ typedef struct lsm_live_files {
 	uint64_t manifest_number;     /* the live manifest */
 	const uint64_t *pending;      /* numbers of outputs being written */
 	size_t npending;
+	uint64_t pending_floor;       /* numbers >= it count as pending (0: none) */
 } lsm_live_files;
 
 /* The pure decision: garbage[i] = 1 when names[i] may be deleted —
- * NNNNNN.sst not in the version nor pending; *.tmp unless its leading
+ * NNNNNN.sst not in the version nor pending (listed, or >= the floor); *.tmp unless its leading
  * number is pending (CURRENT.tmp is always garbage); MANIFEST-NNNNNN other
  * than the live one and not pending; NNNN.wal below log_number.  Anything
  * else (CURRENT, LOCK, IDENTITY, unknown names) is kept.  LSM_NOMEM. */

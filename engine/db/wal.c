@@ -346,8 +346,17 @@ int lsm_wal_sync_to(lsm_db *db, uint64_t lsn)
 	pthread_mutex_lock(&r->sync_mu);
 	while (atomic_load(&w->synced_lsn) < lsn && rc == LSM_OK) {
 		if (w->sync_leader) {
-			/* a leader is syncing; its fsync may cover us (group commit) */
-			pthread_cond_wait(&r->sync_cv, &r->sync_mu);
+			/* a leader is syncing; its fsync may cover us (group commit).
+			 * With a wait hook the wait is cut in 10 ms slices. */
+			if (db->opts.wait_hook == NULL) {
+				pthread_cond_wait(&r->sync_cv, &r->sync_mu);
+			} else if (lsm_cond_wait_ms(&r->sync_cv, &r->sync_mu, 10) &&
+			           atomic_load(&w->synced_lsn) < lsn) {
+				pthread_mutex_unlock(&r->sync_mu);
+				if (lsm_db_wait_hook(db))
+					return LSM_BUSY;
+				pthread_mutex_lock(&r->sync_mu);
+			}
 			if (w->sync_error)
 				rc = w->sync_error;
 			continue;

@@ -150,6 +150,18 @@ typedef struct lsm_options {
 	uint64_t target_file_size;       /* compaction outputs split here (64 MiB) */
 	lsm_compaction_filter_fn compaction_filter;   /* NULL: none */
 	void    *compaction_filter_arg;
+	/* Shared mode: processes that may attach at once (default 64,
+	 * 1..4096; private mode uses one). */
+	int      max_processes;
+	/* Called at least every 10 ms while a call waits for something that
+	 * can last (a write stall, another process's WAL fsync, a recovery by
+	 * another process): non-zero gives up the wait and the call returns
+	 * LSM_BUSY.  No engine lock is held while it runs.  NULL: wait.
+	 * A synced write cut short while waiting for another writer's fsync
+	 * is applied and logged (durable with the next sync) but returns
+	 * LSM_BUSY; a write cut short in a stall was not written at all. */
+	int    (*wait_hook)(void *arg);
+	void    *wait_hook_arg;
 } lsm_options;
 
 void lsm_options_init(lsm_options *opts);
@@ -217,6 +229,44 @@ int  lsm_compact_range(lsm_db *db, const void *begin, size_t blen,
 
 /* Makes every write so far durable (manual sync policy). */
 int  lsm_sync_wal(lsm_db *db);
+
+/* ---------------------------------------------------------- shared mode */
+/*
+ * Many processes, one database: the caller provides the region (shared
+ * memory, which may be mapped at a different address in every process),
+ * formats it once with lsm_shared_init (no I/O), and every process then
+ * calls lsm_open_shared on it.  The first one recovers the database from
+ * disk into the region (the others wait for it, through wait_hook); later
+ * ones attach, each with its own file descriptors and table cache.
+ * lsm_close detaches.  In shared mode the engine starts no thread and
+ * takes no directory lock (the caller guarantees one region per
+ * directory): the caller's processes run the background work with
+ * lsm_background_step.  If a process dies while attached, the region must
+ * be formatted again and every process must open again (recovery from
+ * disk), as PostgreSQL does after a backend crash.
+ *
+ * The region's layout (memtable_size, max_memtables, wal_buffer_size,
+ * block_cache_size, max_processes) comes from the options given to
+ * lsm_shared_size/lsm_shared_init; the other options apply per process
+ * and should be the same in all of them.
+ */
+size_t lsm_shared_size(const lsm_options *opts);
+int  lsm_shared_init(void *mem, size_t size, const lsm_options *opts);
+int  lsm_open_shared(const lsm_options *opts, const char *dir, void *mem, lsm_db **out);
+
+/* Background work, one bounded step per call (shared mode, or private
+ * mode with background_thread = 0): flush the oldest full memtable, or
+ * run one compaction, or write out and fsync the WAL buffer, as `work`
+ * allows, then delete files no process uses any more.  *pending (may be
+ * NULL) receives the LSM_WORK_* bits of work still waiting.  A failed
+ * flush or compaction is sticky: writes fail with it from then on. */
+#define LSM_WORK_FLUSH   0x1
+#define LSM_WORK_COMPACT 0x2
+#define LSM_WORK_SYNC    0x4
+#define LSM_WORK_ALL     0x7
+int  lsm_background_step(lsm_db *db, unsigned work, unsigned *pending);
+/* Sleeps until a memtable fills (flush work) or timeout_ms pass. */
+void lsm_background_wait(lsm_db *db, unsigned timeout_ms);
 
 /* Snapshots pin a sequence number: reads through one see the db as it was. */
 int  lsm_snapshot_create(lsm_db *db, const lsm_snapshot **out);
