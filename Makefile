@@ -1,19 +1,43 @@
-# lsm_am — PGXS build of the extension; the engine under engine/ is built
-# first with its own Makefile (make -C engine) and linked in statically.
+# lsm_am — PGXS build of the extension.  The engine under engine/ is built
+# first with its own Makefile and linked in statically (it needs only libc
+# and pthreads).
 #
-# The table access method (src/) and its SQL (sql/, expected/) arrive with
-# the PostgreSQL integration; until then this builds and tests the engine.
+#   make && make install       build and install the extension
+#   make installcheck          pg_regress against a running server
+#   sh scripts/test.sh         the whole suite (engine + PostgreSQL)
 
+MODULE_big = lsm_am
+OBJS = src/lsm_am.o src/lsm_funcs.o src/lsm_gc.o src/lsm_handler.o src/lsm_modify.o \
+       src/lsm_row.o src/lsm_rowid.o src/lsm_rowlock.o src/lsm_scan.o \
+       src/lsm_visibility.o src/lsm_worker.o src/lsm_xact.o
 EXTENSION = lsm_am
+DATA = lsm_am--0.1.sql
+PGFILEDESC = "lsm_am - LSM-tree table access method"
+
+REGRESS = setup basic mvcc ddl types
+REGRESS_OPTS = --temp-config=$(srcdir)/sql/lsm_am.conf
+
+ENGINE_LIB = engine/build/liblsm.a
+PG_CPPFLAGS = -I$(srcdir)/engine/include -Wextra -Wno-unused-parameter \
+              -Wno-missing-field-initializers -Wno-sign-compare -Wno-clobbered -Werror
+SHLIB_LINK = $(ENGINE_LIB) -lpthread
+EXTRA_CLEAN = $(ENGINE_LIB)
+
+# no JIT bitcode: the extension's hot paths are not expressions, and
+# clang is then not needed to build
+override with_llvm = no
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-all: engine
+$(OBJS): src/lsm_am.h src/lsm_row.h src/lsm_tableam.h src/lsm_visibility.h engine/include/lsm.h
+$(shlib): $(ENGINE_LIB)
 
 .PHONY: engine engine-test
+$(ENGINE_LIB): engine
 engine:
-	$(MAKE) -C engine
+	$(MAKE) -C engine build/liblsm.a
 
 engine-test:
 	$(MAKE) -C engine test

@@ -894,6 +894,20 @@ int lsm_sync_wal(lsm_db *db)
 	return rc != LSM_OK ? rc : lsm_wal_sync_to(db, lsn);
 }
 
+int lsm_write_wal(lsm_db *db)
+{
+	lsm_region *r;
+	int rc;
+
+	if (db == NULL)
+		return LSM_INVALID;
+	r = db->region;
+	pthread_mutex_lock(&r->write_mu);
+	rc = r->wal.error ? r->wal.error : lsm_wal_write_buffer(db);
+	pthread_mutex_unlock(&r->write_mu);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- read */
 
 uint64_t lsm_db_read_sequence(lsm_db *db, const lsm_snapshot *snap)

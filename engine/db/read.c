@@ -411,3 +411,39 @@ int lsm_readview_iter(lsm_db *db, const lsm_readview *rv, lsm_iiter **out)
 	free(kids);
 	return *out ? LSM_OK : LSM_NOMEM;
 }
+
+/* ------------------------------------------------------ size estimates */
+
+int lsm_approximate_size(lsm_db *db, const void *start, size_t slen,
+                         const void *end, size_t elen, uint64_t *bytes)
+{
+	lsm_version *v;
+	int rc = LSM_OK;
+
+	*bytes = 0;
+	if (db == NULL || lsm_key_compare(start, slen, end, elen) > 0)
+		return LSM_INVALID;
+	v = lsm_db_current_version(db);
+	for (int l = 0; l < LSM_MAX_LEVELS && rc == LSM_OK; l++)
+		for (size_t i = 0; i < v->nfiles[l] && rc == LSM_OK; i++) {
+			const lsm_file_meta *f = v->files[l][i];
+			uint64_t lo = 0, hi = f->size;
+			lsm_table *t;
+
+			if (lsm_key_compare(f->largest.key, f->largest.len, start, slen) < 0 ||
+			    lsm_key_compare(f->smallest.key, f->smallest.len, end, elen) >= 0)
+				continue;             /* no overlap */
+			if ((rc = lsm_tcache_get(db, f->number, &t)) != LSM_OK)
+				break;
+			if (lsm_key_compare(f->smallest.key, f->smallest.len, start, slen) < 0)
+				lo = lsm_table_approximate_offset(t, start, slen,
+				                                  lsm_pack_trailer(LSM_MAX_SEQUENCE, LSM_TYPE_SEEK));
+			if (lsm_key_compare(f->largest.key, f->largest.len, end, elen) >= 0)
+				hi = lsm_table_approximate_offset(t, end, elen,
+				                                  lsm_pack_trailer(LSM_MAX_SEQUENCE, LSM_TYPE_SEEK));
+			if (hi > lo)
+				*bytes += hi - lo;
+		}
+	lsm_db_release_version(db, v);
+	return rc;
+}

@@ -227,8 +227,17 @@ int  lsm_flush(lsm_db *db);
 int  lsm_compact_range(lsm_db *db, const void *begin, size_t blen,
                        const void *end, size_t elen);
 
+/* Bytes the SSTables spend on user keys [start, end) (estimated from
+ * their block indexes; memtables not counted). */
+int  lsm_approximate_size(lsm_db *db, const void *start, size_t slen,
+                          const void *end, size_t elen, uint64_t *bytes);
+
 /* Makes every write so far durable (manual sync policy). */
 int  lsm_sync_wal(lsm_db *db);
+/* Hands every write so far to the OS without fsync: it then survives a
+ * crash of the process (and, in shared mode, the loss of the region), not
+ * of the machine. */
+int  lsm_write_wal(lsm_db *db);
 
 /* ---------------------------------------------------------- shared mode */
 /*

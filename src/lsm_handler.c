@@ -1,0 +1,417 @@
+/*-------------------------------------------------------------------------
+ *
+ * lsm_handler.c
+ *	  The lsm table access method: its routine, storage-level callbacks
+ *	  (new relfilenode, truncate, copy), sizes and estimates, and index
+ *	  builds.  Scans are in lsm_scan.c, writes in lsm_modify.c.
+ *
+ * A relation is a key range of the engine (lsm_row.h).  It still gets an
+ * (empty) file through RelationCreateStorage, as heap does: PostgreSQL's
+ * own machinery then WAL-logs its creation, and no new relfilenode can
+ * reuse its number until the file is unlinked after the DROP commits,
+ * which is after the range is deleted (lsm_xact.c).
+ *
+ * Temporary and unlogged lsm tables are refused: their lifetime (session
+ * end, crash reset) is tied to files the engine does not use.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/heapam.h"
+#include "access/heaptoast.h"
+#include "access/multixact.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/catalog.h"
+#include "catalog/index.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/storage.h"
+#include "catalog/storage_xlog.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "storage/procarray.h"
+#include "storage/smgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "lsm_tableam.h"
+
+PG_FUNCTION_INFO_V1(lsm_am_handler);
+
+/* ------------------------------------------------ storage callbacks */
+
+static void
+lsm_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode, char persistence,
+							  TransactionId *freezeXid, MultiXactId *minmulti)
+{
+	SMgrRelation srel;
+
+	if (persistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lsm tables cannot be temporary"),
+				 errhint("Create the temporary table with USING heap.")));
+	if (persistence == RELPERSISTENCE_UNLOGGED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lsm tables cannot be unlogged"),
+				 errhint("Create the table without UNLOGGED, or with USING heap.")));
+	(void) lsm_am_db();			/* a clear error now if not preloaded */
+	*freezeXid = RecentXmin;
+	*minmulti = GetOldestMultiXactId();
+	srel = RelationCreateStorage(*newrnode, persistence, true);
+	smgrclose(srel);
+
+	/* a reused relfilenode must show nothing of its past */
+	lsm_delete_relation_range(newrnode);
+	lsm_rowid_forget(newrnode);
+	lsm_xact_drop_range(newrnode, false);
+	/* TRUNCATE: the old rows go when it commits */
+	if (!RelFileNodeEquals(rel->rd_node, *newrnode) && OidIsValid(rel->rd_node.relNode))
+		lsm_xact_drop_range(&rel->rd_node, true);
+}
+
+static void
+lsm_relation_nontransactional_truncate(Relation rel)
+{
+	/* its indexes are truncated too: no entry points at a reused id */
+	lsm_delete_relation_range(&rel->rd_node);
+	lsm_rowid_forget(&rel->rd_node);
+}
+
+/* ALTER TABLE SET TABLESPACE: the rows move to newrnode's key range. */
+static void
+lsm_relation_copy_data(Relation rel, const RelFileNode *newrnode)
+{
+	lsm_read_options ro = {0};
+	uint8		lo[LSM_KEY_LEN],
+				hi[LSM_KEY_LEN];
+	lsm_db	   *db = lsm_am_db();
+	lsm_iter   *it;
+	SMgrRelation srel;
+
+	srel = RelationCreateStorage(*newrnode, rel->rd_rel->relpersistence, true);
+	smgrclose(srel);
+	lsm_delete_relation_range(newrnode);
+	lsm_xact_drop_range(newrnode, false);
+	lsm_key_encode(lo, &rel->rd_node, 0);
+	lsm_key_encode(hi, &rel->rd_node, LSM_ROWID_RESERVE + 1);
+	ro.lower_bound = lo;
+	ro.lower_bound_len = LSM_KEY_LEN;
+	ro.upper_bound = hi;
+	ro.upper_bound_len = LSM_KEY_LEN;
+	lsm_am_check(lsm_iter_create(db, &ro, &it), "start a copy");
+	PG_TRY();
+	{
+		for (lsm_iter_seek_to_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+		{
+			size_t		klen,
+						vlen;
+			const uint8 *k = lsm_iter_key(it, &klen);
+			const void *v = lsm_iter_value(it, &vlen);
+			uint8		nk[LSM_KEY_LEN];
+
+			CHECK_FOR_INTERRUPTS();
+			lsm_key_encode(nk, newrnode, lsm_key_rowid(k));
+			lsm_am_check(lsm_put(db, NULL, nk, LSM_KEY_LEN, v, vlen), "copy a row");
+		}
+		lsm_am_check(lsm_iter_status(it), "copy a table");
+	}
+	PG_FINALLY();
+	{
+		lsm_iter_destroy(it);
+	}
+	PG_END_TRY();
+	lsm_xact_wrote();
+	lsm_xact_drop_range(&rel->rd_node, true);
+}
+
+static void
+lsm_relation_copy_for_cluster(Relation OldTable, Relation NewTable, Relation OldIndex,
+							  bool use_sort, TransactionId OldestXmin,
+							  TransactionId *xid_cutoff, MultiXactId *multi_cutoff,
+							  double *num_tuples, double *tups_vacuumed,
+							  double *tups_recently_dead)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("VACUUM FULL and CLUSTER are not supported on lsm tables yet"),
+			 errhint("Compaction already rewrites lsm tables; dead rows go without VACUUM FULL.")));
+}
+
+/* Compaction removes dead rows (lsm_gc.c); VACUUM has nothing to do yet. */
+static void
+lsm_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrategy bstrategy)
+{
+}
+
+static uint64
+lsm_relation_size(Relation rel, ForkNumber forkNumber)
+{
+	uint64		high;
+
+	if (forkNumber != MAIN_FORKNUM && forkNumber != InvalidForkNumber)
+		return 0;
+	high = lsm_rowid_high(rel);
+	/* blocks as TIDs number them: what ANALYZE and parallel scans walk */
+	return ((high + LSM_ROWS_PER_BLOCK - 1) / LSM_ROWS_PER_BLOCK) * (uint64) BLCKSZ;
+}
+
+/* heap's rule: a TOAST table when a row could exceed the threshold */
+static bool
+lsm_relation_needs_toast_table(Relation rel)
+{
+	TupleDesc	tupdesc = rel->rd_att;
+	int32		data_length = 0;
+	bool		maxlength_unknown = false;
+	bool		has_toastable_attrs = false;
+	int32		tuple_length;
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+		if (att->attisdropped)
+			continue;
+		data_length = att_align_nominal(data_length, att->attalign);
+		if (att->attlen > 0)
+			data_length += att->attlen;
+		else
+		{
+			int32		maxlen = type_maximum_size(att->atttypid, att->atttypmod);
+
+			if (maxlen < 0)
+				maxlength_unknown = true;
+			else
+				data_length += maxlen;
+			if (att->attstorage != TYPSTORAGE_PLAIN)
+				has_toastable_attrs = true;
+		}
+	}
+	if (!has_toastable_attrs)
+		return false;
+	if (maxlength_unknown)
+		return true;
+	tuple_length = MAXALIGN(SizeofHeapTupleHeader + BITMAPLEN(tupdesc->natts)) +
+		MAXALIGN(data_length);
+	return tuple_length > TOAST_TUPLE_THRESHOLD;
+}
+
+static Oid
+lsm_relation_toast_am(Relation rel)
+{
+	return HEAP_TABLE_AM_OID;
+}
+
+static void
+lsm_relation_estimate_size(Relation rel, int32 *attr_widths, BlockNumber *pages,
+						   double *tuples, double *allvisfrac)
+{
+	BlockNumber curpages = (BlockNumber) (lsm_relation_size(rel, MAIN_FORKNUM) / BLCKSZ);
+	double		reltuples = rel->rd_rel->reltuples;
+	BlockNumber relpages = rel->rd_rel->relpages;
+
+	*pages = curpages;
+	*allvisfrac = 0;
+	if (curpages == 0)
+		*tuples = 0;
+	else if (reltuples >= 0 && relpages > 0)
+		*tuples = Max(1, rint(reltuples / relpages * curpages));	/* density as measured */
+	else
+		*tuples = (double) curpages * LSM_ROWS_PER_BLOCK;
+}
+
+/* ------------------------------------------------------ index builds */
+
+typedef struct BuildState
+{
+	Relation	table;
+	Relation	index;
+	IndexInfo  *info;
+	IndexBuildCallback callback;
+	void	   *callback_state;
+	EState	   *estate;
+	ExprContext *econtext;
+	TupleTableSlot *slot;
+	ExprState  *predicate;
+	LsmXidCache xids;
+	double		reltuples;
+} BuildState;
+
+static bool
+build_one(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHeader *h)
+{
+	BuildState *bs = arg;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	HeapTuple	tuple;
+	bool		alive;
+	ItemPointerData tid;
+
+	/* an aborted insert is nothing; a dead row is indexed but not alive */
+	if (TransactionIdIsNormal(h->xmin) && !TransactionIdIsCurrentTransactionId(h->xmin) &&
+		!TransactionIdIsInProgress(h->xmin) && !TransactionIdDidCommit(h->xmin))
+		return true;
+	alive = lsm_row_alive(h, &bs->xids);
+	if (alive)
+		bs->reltuples += 1;
+	MemoryContextReset(bs->econtext->ecxt_per_tuple_memory);
+	tuple = lsm_row_copy_tuple(bs->table, rowid, rec, len, h);
+	ExecStoreHeapTuple(tuple, bs->slot, true);
+	if (bs->predicate && !ExecQual(bs->predicate, bs->econtext))
+		return true;
+	FormIndexDatum(bs->info, bs->slot, bs->estate, values, isnull);
+	tid = tuple->t_self;
+	bs->callback(bs->index, &tid, values, isnull, alive, bs->callback_state);
+	return true;
+}
+
+static double
+lsm_index_build_range_scan(Relation table_rel, Relation index_rel, IndexInfo *index_info,
+						   bool allow_sync, bool anyvisible, bool progress,
+						   BlockNumber start_blockno, BlockNumber numblocks,
+						   IndexBuildCallback callback, void *callback_state,
+						   TableScanDesc scan)
+{
+	BuildState	bs = {0};
+	uint64		first = (uint64) start_blockno * LSM_ROWS_PER_BLOCK,
+				end = LSM_ROWID_MAX;
+
+	if (scan != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("parallel index builds are not supported on lsm tables")));
+	if (numblocks != InvalidBlockNumber)
+		end = (uint64) (start_blockno + numblocks) * LSM_ROWS_PER_BLOCK;
+	bs.table = table_rel;
+	bs.index = index_rel;
+	bs.info = index_info;
+	bs.callback = callback;
+	bs.callback_state = callback_state;
+	bs.estate = CreateExecutorState();
+	bs.econtext = GetPerTupleExprContext(bs.estate);
+	bs.slot = table_slot_create(table_rel, NULL);
+	bs.econtext->ecxt_scantuple = bs.slot;
+	bs.predicate = ExecPrepareQual(index_info->ii_Predicate, bs.estate);
+	lsm_xid_cache_init(&bs.xids);
+
+	lsm_scan_rowids(table_rel, first, end, build_one, &bs);
+
+	ExecDropSingleTupleTableSlot(bs.slot);
+	FreeExecutorState(bs.estate);
+	index_info->ii_ExpressionsState = NIL;
+	index_info->ii_PredicateState = NULL;
+	return bs.reltuples;
+}
+
+static void
+lsm_index_validate_scan(Relation table_rel, Relation index_rel, IndexInfo *index_info,
+						Snapshot snapshot, ValidateIndexState *state)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("CREATE INDEX CONCURRENTLY is not supported on lsm tables yet"),
+			 errhint("Use CREATE INDEX without CONCURRENTLY.")));
+}
+
+static TransactionId
+lsm_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
+{
+	/* nothing known deletable: compaction removes the rows themselves */
+	delstate->ndeltids = 0;
+	return InvalidTransactionId;
+}
+
+static void
+lsm_finish_bulk_insert(Relation rel, int options)
+{
+}
+
+static bool
+lsm_scan_sample_next_block(TableScanDesc scan, struct SampleScanState *scanstate)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("TABLESAMPLE is not supported on lsm tables yet")));
+	return false;
+}
+
+static bool
+lsm_scan_sample_next_tuple(TableScanDesc scan, struct SampleScanState *scanstate,
+						   TupleTableSlot *slot)
+{
+	return false;
+}
+
+static const TableAmRoutine lsm_methods = {
+	.type = T_TableAmRoutine,
+
+	.slot_callbacks = lsm_slot_callbacks,
+	.scan_begin = lsm_scan_begin,
+	.scan_end = lsm_scan_end,
+	.scan_rescan = lsm_scan_rescan,
+	.scan_getnextslot = lsm_scan_getnextslot,
+
+	.parallelscan_estimate = table_block_parallelscan_estimate,
+	.parallelscan_initialize = table_block_parallelscan_initialize,
+	.parallelscan_reinitialize = table_block_parallelscan_reinitialize,
+
+	.index_fetch_begin = lsm_index_fetch_begin,
+	.index_fetch_reset = lsm_index_fetch_reset,
+	.index_fetch_end = lsm_index_fetch_end,
+	.index_fetch_tuple = lsm_index_fetch_tuple,
+
+	.tuple_insert = lsm_tuple_insert,
+	.tuple_insert_speculative = lsm_tuple_insert_speculative,
+	.tuple_complete_speculative = lsm_tuple_complete_speculative,
+	.multi_insert = lsm_multi_insert,
+	.tuple_delete = lsm_tuple_delete,
+	.tuple_update = lsm_tuple_update,
+	.tuple_lock = lsm_tuple_lock,
+	.finish_bulk_insert = lsm_finish_bulk_insert,
+
+	.tuple_fetch_row_version = lsm_tuple_fetch_row_version,
+	.tuple_get_latest_tid = lsm_tuple_get_latest_tid,
+	.tuple_tid_valid = lsm_tuple_tid_valid,
+	.tuple_satisfies_snapshot = lsm_tuple_satisfies_snapshot,
+	.index_delete_tuples = lsm_index_delete_tuples,
+
+	.relation_set_new_filenode = lsm_relation_set_new_filenode,
+	.relation_nontransactional_truncate = lsm_relation_nontransactional_truncate,
+	.relation_copy_data = lsm_relation_copy_data,
+	.relation_copy_for_cluster = lsm_relation_copy_for_cluster,
+	.relation_vacuum = lsm_relation_vacuum,
+	.scan_analyze_next_block = lsm_scan_analyze_next_block,
+	.scan_analyze_next_tuple = lsm_scan_analyze_next_tuple,
+	.index_build_range_scan = lsm_index_build_range_scan,
+	.index_validate_scan = lsm_index_validate_scan,
+
+	.relation_size = lsm_relation_size,
+	.relation_needs_toast_table = lsm_relation_needs_toast_table,
+	.relation_toast_am = lsm_relation_toast_am,
+	.relation_fetch_toast_slice = heap_fetch_toast_slice,
+
+	.relation_estimate_size = lsm_relation_estimate_size,
+
+	.scan_bitmap_next_block = lsm_scan_bitmap_next_block,
+	.scan_bitmap_next_tuple = lsm_scan_bitmap_next_tuple,
+	.scan_sample_next_block = lsm_scan_sample_next_block,
+	.scan_sample_next_tuple = lsm_scan_sample_next_tuple,
+};
+
+const TableAmRoutine *
+lsm_tableam_routine(void)
+{
+	return &lsm_methods;
+}
+
+Datum
+lsm_am_handler(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(&lsm_methods);
+}

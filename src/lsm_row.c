@@ -1,0 +1,164 @@
+/*-------------------------------------------------------------------------
+ *
+ * lsm_row.c
+ *	  Row records of lsm tables: encoding, and rebuilding heap tuples.
+ *
+ * The format is in lsm_row.h.  Invariants: a record is at least
+ * LSM_ROW_HEADER_LEN bytes; hoff is MAXALIGN'd and at least the heap
+ * header plus the null bitmap; a rebuilt tuple never reads past the record
+ * (every length is checked, since records come from disk).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+
+#include "lsm_row.h"
+
+static inline void
+put32(uint8 *p, uint32 v)
+{
+	p[0] = (uint8) v;
+	p[1] = (uint8) (v >> 8);
+	p[2] = (uint8) (v >> 16);
+	p[3] = (uint8) (v >> 24);
+}
+
+static inline uint32
+get32(const uint8 *p)
+{
+	return (uint32) p[0] | ((uint32) p[1] << 8) | ((uint32) p[2] << 16) |
+		((uint32) p[3] << 24);
+}
+
+static inline void
+put16(uint8 *p, uint16 v)
+{
+	p[0] = (uint8) v;
+	p[1] = (uint8) (v >> 8);
+}
+
+static inline uint16
+get16(const uint8 *p)
+{
+	return (uint16) (p[0] | (p[1] << 8));
+}
+
+void
+lsm_row_header_encode(uint8 *out, const LsmRowHeader *h)
+{
+	put32(out, h->xmin);
+	put32(out + 4, h->xmax);
+	put32(out + 8, h->cmin);
+	put32(out + 12, h->cmax);
+	put16(out + 16, h->infomask2);
+	put16(out + 18, h->infomask);
+	out[20] = h->flags;
+	out[21] = h->hoff;
+	for (int i = 0; i < 6; i++)
+		out[22 + i] = (uint8) (h->successor >> (8 * (5 - i)));
+}
+
+bool
+lsm_row_header_decode(const uint8 *rec, size_t len, LsmRowHeader *h)
+{
+	if (len < LSM_ROW_HEADER_LEN)
+		return false;
+	h->xmin = get32(rec);
+	h->xmax = get32(rec + 4);
+	h->cmin = get32(rec + 8);
+	h->cmax = get32(rec + 12);
+	h->infomask2 = get16(rec + 16);
+	h->infomask = get16(rec + 18);
+	h->flags = rec[20];
+	h->hoff = rec[21];
+	h->successor = 0;
+	for (int i = 0; i < 6; i++)
+		h->successor = (h->successor << 8) | rec[22 + i];
+	return h->hoff >= SizeofHeapTupleHeader && h->hoff == MAXALIGN(h->hoff);
+}
+
+/* Bytes of null bitmap the record carries. */
+static size_t
+bitmap_len(const LsmRowHeader *h)
+{
+	return (h->infomask & HEAP_HASNULL) ?
+		BITMAPLEN(h->infomask2 & HEAP_NATTS_MASK) : 0;
+}
+
+uint8 *
+lsm_row_build(const LsmRowHeader *h, HeapTuple tuple, size_t *len)
+{
+	HeapTupleHeader td = tuple->t_data;
+	LsmRowHeader hdr = *h;
+	size_t		bits,
+				data = tuple->t_len - td->t_hoff;
+	uint8	   *rec;
+
+	hdr.infomask2 = td->t_infomask2 & (HEAP_NATTS_MASK | HEAP_KEYS_UPDATED);
+	hdr.infomask = td->t_infomask & (HEAP_HASNULL | HEAP_HASVARWIDTH | HEAP_HASEXTERNAL);
+	hdr.hoff = td->t_hoff;
+	bits = bitmap_len(&hdr);
+	*len = LSM_ROW_HEADER_LEN + bits + data;
+	rec = palloc(*len);
+	lsm_row_header_encode(rec, &hdr);
+	if (bits)
+		memcpy(rec + LSM_ROW_HEADER_LEN, td->t_bits, bits);
+	memcpy(rec + LSM_ROW_HEADER_LEN + bits, (char *) td + td->t_hoff, data);
+	return rec;
+}
+
+bool
+lsm_row_to_tuple(const uint8 *rec, size_t len, const LsmRowHeader *h,
+				 char **buf, Size *bufsize, HeapTuple tuple)
+{
+	size_t		bits = bitmap_len(h),
+				data;
+	Size		need;
+	HeapTupleHeader td;
+
+	if (len < LSM_ROW_HEADER_LEN + bits ||
+		SizeofHeapTupleHeader + bits > h->hoff)
+		return false;
+	data = len - LSM_ROW_HEADER_LEN - bits;
+	need = h->hoff + data;
+	if (*buf == NULL || *bufsize < need)
+	{
+		Size		newsize = Max(need, 1024);
+
+		if (*buf)
+			pfree(*buf);
+		*buf = palloc(newsize);	/* palloc'd memory is MAXALIGN'd */
+		*bufsize = newsize;
+	}
+	td = (HeapTupleHeader) *buf;
+	memset(td, 0, h->hoff);
+	HeapTupleHeaderSetXmin(td, h->xmin);
+	HeapTupleHeaderSetXmax(td, h->xmax);
+	HeapTupleHeaderSetCmin(td, h->cmin);
+	td->t_infomask2 = h->infomask2;
+	td->t_infomask = h->infomask;
+	if (h->xmax == InvalidTransactionId)
+		td->t_infomask |= HEAP_XMAX_INVALID;
+	else if (h->flags & LSM_ROW_LOCK_ONLY)
+		td->t_infomask |= HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_EXCL_LOCK;
+	td->t_hoff = h->hoff;
+	HeapTupleHeaderSetDatumLength(td, need);
+	if (bits)
+		memcpy(td->t_bits, rec + LSM_ROW_HEADER_LEN, bits);
+	memcpy((char *) td + h->hoff, rec + LSM_ROW_HEADER_LEN + bits, data);
+	tuple->t_len = (uint32) need;
+	tuple->t_data = td;
+	return true;
+}
+
+uint8 *
+lsm_row_rewrite(const uint8 *rec, size_t len, const LsmRowHeader *h)
+{
+	uint8	   *out = palloc(len);
+
+	memcpy(out, rec, len);
+	lsm_row_header_encode(out, h);
+	return out;
+}

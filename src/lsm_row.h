@@ -1,0 +1,125 @@
+/*-------------------------------------------------------------------------
+ *
+ * lsm_row.h
+ *	  Keys and row records of lsm tables.
+ *
+ * Key: spcNode | dbNode | relNode | rowid, big-endian (4+4+4+6 bytes), so a
+ * relation is one contiguous key range and its rows sort by rowid.
+ *
+ * TID: block = rowid / LSM_ROWS_PER_BLOCK, offset = rowid % it + 1; 291 is
+ * MaxHeapTuplesPerPage, the largest offset core code (tidbitmap, ...)
+ * accepts.  LSM_ROWID_RESERVE, past every valid TID, holds the rowid
+ * allocator's high-water mark inside the relation's range, so a range
+ * delete takes it along.
+ *
+ * Row record (the value), little-endian, 28 bytes then the tuple body:
+ *	 xmin, xmax, cmin, cmax	  4 bytes each (xmax 0: none)
+ *	 infomask2, infomask		  as in the heap tuple (natts, nulls, varwidth,
+ *							  external); no hint bits are ever stored
+ *	 flags					  LSM_ROW_*
+ *	 hoff					  the heap tuple's t_hoff
+ *	 successor				  6-byte rowid of the newer version
+ *							  (LSM_ROW_UPDATED)
+ *	 null bitmap (when HEAP_HASNULL), then the data as a heap tuple lays it
+ *	 out from t_hoff (alignment padding included, relative to an aligned
+ *	 start).
+ * A row is rebuilt as a HeapTuple in aligned memory to be read.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LSM_ROW_H
+#define LSM_ROW_H
+
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "storage/itemptr.h"
+#include "storage/relfilenode.h"
+
+#define LSM_KEY_LEN			18
+#define LSM_ROWS_PER_BLOCK	MaxHeapTuplesPerPage
+#define LSM_ROWID_MAX		((uint64) LSM_ROWS_PER_BLOCK * MaxBlockNumber)	/* exclusive */
+#define LSM_ROWID_RESERVE	((UINT64CONST(1) << 48) - 1)
+
+#define LSM_ROW_HEADER_LEN	28
+#define LSM_ROW_FORMAT		1
+
+/* flags */
+#define LSM_ROW_UPDATED		0x01	/* xmax updated it: successor holds the newer row */
+#define LSM_ROW_LOCK_ONLY	0x02	/* xmax only locked it */
+
+typedef struct LsmRowHeader
+{
+	TransactionId xmin;
+	TransactionId xmax;
+	CommandId	cmin;
+	CommandId	cmax;
+	uint16		infomask2;
+	uint16		infomask;
+	uint8		flags;
+	uint8		hoff;
+	uint64		successor;
+} LsmRowHeader;
+
+static inline void
+lsm_key_encode(uint8 *out, const RelFileNode *rn, uint64 rowid)
+{
+	uint32		parts[3] = {rn->spcNode, rn->dbNode, rn->relNode};
+
+	for (int i = 0; i < 3; i++)
+	{
+		out[4 * i] = (uint8) (parts[i] >> 24);
+		out[4 * i + 1] = (uint8) (parts[i] >> 16);
+		out[4 * i + 2] = (uint8) (parts[i] >> 8);
+		out[4 * i + 3] = (uint8) parts[i];
+	}
+	for (int i = 0; i < 6; i++)
+		out[12 + i] = (uint8) (rowid >> (8 * (5 - i)));
+}
+
+static inline uint64
+lsm_key_rowid(const uint8 *key)
+{
+	uint64		r = 0;
+
+	for (int i = 0; i < 6; i++)
+		r = (r << 8) | key[12 + i];
+	return r;
+}
+
+static inline void
+lsm_rowid_to_tid(uint64 rowid, ItemPointer tid)
+{
+	ItemPointerSet(tid, (BlockNumber) (rowid / LSM_ROWS_PER_BLOCK),
+				   (OffsetNumber) (rowid % LSM_ROWS_PER_BLOCK + 1));
+}
+
+/* false for a TID no row can have */
+static inline bool
+lsm_tid_to_rowid(ItemPointer tid, uint64 *rowid)
+{
+	BlockNumber blk = ItemPointerGetBlockNumberNoCheck(tid);
+	OffsetNumber off = ItemPointerGetOffsetNumberNoCheck(tid);
+
+	if (off < 1 || off > LSM_ROWS_PER_BLOCK || blk >= MaxBlockNumber)
+		return false;
+	*rowid = (uint64) blk * LSM_ROWS_PER_BLOCK + (off - 1);
+	return true;
+}
+
+/* lsm_row.c */
+extern void lsm_row_header_encode(uint8 *out, const LsmRowHeader *h);
+/* false when the record is too short or malformed */
+extern bool lsm_row_header_decode(const uint8 *rec, size_t len, LsmRowHeader *h);
+/* The record of tuple under header h (h's infomask fields are taken from
+ * the tuple), palloc'd, in *len bytes. */
+extern uint8 *lsm_row_build(const LsmRowHeader *h, HeapTuple tuple, size_t *len);
+/* Rebuilds the heap tuple of a record into *buf (palloc'd, grown as
+ * needed, MAXALIGN'd), filling its header from h; tuple->t_data points
+ * into *buf.  false when the record is malformed. */
+extern bool lsm_row_to_tuple(const uint8 *rec, size_t len, const LsmRowHeader *h,
+							 char **buf, Size *bufsize, HeapTuple tuple);
+/* The same record with a new header (the body copied), palloc'd. */
+extern uint8 *lsm_row_rewrite(const uint8 *rec, size_t len, const LsmRowHeader *h);
+
+#endif							/* LSM_ROW_H */

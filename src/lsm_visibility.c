@@ -1,0 +1,221 @@
+/*-------------------------------------------------------------------------
+ *
+ * lsm_visibility.c
+ *	  Visibility of lsm row versions: heap's rules without hint bits.
+ *
+ * These follow HeapTupleSatisfiesMVCC / Self / Dirty / Update in
+ * src/backend/access/heap/heapam_visibility.c, over the xmin, xmax, cmin,
+ * cmax and flags of an lsm row header instead of a heap tuple header.
+ * Records are never updated in place, so no hint bit is set: the commit
+ * log answers, and a per-scan cache (LsmXidCache) remembers the last
+ * committed transaction, since rows come in runs of one transaction.
+ *
+ * As in heap, "in the snapshot" (XidInMVCCSnapshot) or "in progress"
+ * (TransactionIdIsInProgress) is asked before "committed"
+ * (TransactionIdDidCommit): a transaction marks the commit log before it
+ * leaves the proc array, so the other order could see a commit that the
+ * snapshot must not.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "storage/procarray.h"
+#include "utils/snapmgr.h"
+
+#include "lsm_visibility.h"
+
+/* Whether xid committed; only a commit is remembered (it is final). */
+static bool
+xid_committed(TransactionId xid, LsmXidCache *cache)
+{
+	if (!TransactionIdIsNormal(xid))
+		return xid == FrozenTransactionId || xid == BootstrapTransactionId;
+	if (cache && cache->xid == xid)
+		return cache->committed;
+	if (!TransactionIdDidCommit(xid))
+		return false;
+	if (cache)
+	{
+		cache->xid = xid;
+		cache->committed = true;
+	}
+	return true;
+}
+
+static inline bool
+xmax_is_none(const LsmRowHeader *h)
+{
+	return !TransactionIdIsValid(h->xmax) || (h->flags & LSM_ROW_LOCK_ONLY);
+}
+
+static bool
+visible_mvcc(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
+{
+	if (!TransactionIdIsNormal(h->xmin))
+	{
+		if (!xid_committed(h->xmin, cache))
+			return false;
+	}
+	else if (TransactionIdIsCurrentTransactionId(h->xmin))
+	{
+		if (h->cmin >= snapshot->curcid)
+			return false;		/* inserted after the scan started */
+		if (xmax_is_none(h))
+			return true;
+		if (!TransactionIdIsCurrentTransactionId(h->xmax))
+			return true;		/* the deleting subtransaction aborted */
+		return h->cmax >= snapshot->curcid; /* deleted after the scan started */
+	}
+	else if (XidInMVCCSnapshot(h->xmin, snapshot))
+		return false;
+	else if (!xid_committed(h->xmin, cache))
+		return false;			/* aborted, or in progress at a crash */
+
+	/* the inserter committed and the snapshot sees it */
+	if (xmax_is_none(h))
+		return true;
+	if (TransactionIdIsCurrentTransactionId(h->xmax))
+		return h->cmax >= snapshot->curcid;
+	if (XidInMVCCSnapshot(h->xmax, snapshot))
+		return true;
+	return !xid_committed(h->xmax, cache);
+}
+
+/* Self (current == true) and Dirty: committed or our own, any command. */
+static bool
+visible_self_or_dirty(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
+{
+	bool		dirty = snapshot->snapshot_type == SNAPSHOT_DIRTY;
+
+	if (dirty)
+	{
+		snapshot->xmin = snapshot->xmax = InvalidTransactionId;
+		snapshot->speculativeToken = 0;
+	}
+	if (!TransactionIdIsNormal(h->xmin))
+	{
+		if (!xid_committed(h->xmin, cache))
+			return false;
+	}
+	else if (TransactionIdIsCurrentTransactionId(h->xmin))
+	{
+		if (xmax_is_none(h))
+			return true;
+		return !TransactionIdIsCurrentTransactionId(h->xmax);
+	}
+	else if (TransactionIdIsInProgress(h->xmin))
+	{
+		if (dirty)
+		{
+			snapshot->xmin = h->xmin;
+			return true;		/* being inserted by another */
+		}
+		return false;
+	}
+	else if (!xid_committed(h->xmin, cache))
+		return false;
+
+	if (xmax_is_none(h))
+		return true;
+	if (TransactionIdIsCurrentTransactionId(h->xmax))
+		return false;
+	if (TransactionIdIsInProgress(h->xmax))
+	{
+		if (dirty)
+			snapshot->xmax = h->xmax;
+		return true;
+	}
+	return !xid_committed(h->xmax, cache);
+}
+
+bool
+lsm_row_visible(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
+{
+	switch (snapshot->snapshot_type)
+	{
+		case SNAPSHOT_MVCC:
+			return visible_mvcc(h, snapshot, cache);
+		case SNAPSHOT_SELF:
+		case SNAPSHOT_DIRTY:
+			return visible_self_or_dirty(h, snapshot, cache);
+		case SNAPSHOT_ANY:
+		case SNAPSHOT_NON_VACUUMABLE:
+			return true;
+		case SNAPSHOT_TOAST:
+		case SNAPSHOT_HISTORIC_MVCC:
+			break;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("lsm tables do not support this kind of snapshot (%d)",
+					(int) snapshot->snapshot_type)));
+	return false;				/* keep the compiler quiet */
+}
+
+bool
+lsm_row_alive(const LsmRowHeader *h, LsmXidCache *cache)
+{
+	if (!TransactionIdIsCurrentTransactionId(h->xmin) && !xid_committed(h->xmin, cache))
+		return false;
+	if (xmax_is_none(h))
+		return true;
+	if (TransactionIdIsCurrentTransactionId(h->xmax))
+		return false;
+	return !xid_committed(h->xmax, cache);
+}
+
+TM_Result
+lsm_row_modifiable(const LsmRowHeader *h, uint64 rowid, CommandId cid,
+				   TM_FailureData *tmfd, TransactionId *xwait)
+{
+	*xwait = InvalidTransactionId;
+	lsm_rowid_to_tid(rowid, &tmfd->ctid);
+	tmfd->xmax = h->xmax;
+	tmfd->cmax = InvalidCommandId;
+	tmfd->traversed = false;
+
+	if (TransactionIdIsCurrentTransactionId(h->xmin))
+	{
+		if (h->cmin >= cid)
+			return TM_Invisible;	/* inserted after the scan started */
+	}
+	else if (TransactionIdIsNormal(h->xmin) &&
+			 (TransactionIdIsInProgress(h->xmin) || !xid_committed(h->xmin, NULL)))
+		return TM_Invisible;
+
+	if (!TransactionIdIsValid(h->xmax))
+		return TM_Ok;
+	if (h->flags & LSM_ROW_LOCK_ONLY)
+	{
+		if (!TransactionIdIsCurrentTransactionId(h->xmax) &&
+			TransactionIdIsInProgress(h->xmax))
+		{
+			*xwait = h->xmax;
+			return TM_BeingModified;
+		}
+		return TM_Ok;			/* our lock, or a finished locker's */
+	}
+	if (TransactionIdIsCurrentTransactionId(h->xmax))
+	{
+		tmfd->cmax = h->cmax;
+		if (h->flags & LSM_ROW_UPDATED)
+			lsm_rowid_to_tid(h->successor, &tmfd->ctid);
+		return h->cmax >= cid ? TM_SelfModified : TM_Invisible;
+	}
+	if (TransactionIdIsInProgress(h->xmax))
+	{
+		*xwait = h->xmax;
+		return TM_BeingModified;
+	}
+	if (!xid_committed(h->xmax, NULL))
+		return TM_Ok;			/* the modifier aborted */
+	if (h->flags & LSM_ROW_UPDATED)
+	{
+		lsm_rowid_to_tid(h->successor, &tmfd->ctid);
+		return TM_Updated;
+	}
+	return TM_Deleted;
+}

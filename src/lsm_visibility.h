@@ -1,0 +1,52 @@
+/*-------------------------------------------------------------------------
+ *
+ * lsm_visibility.h
+ *	  Which row versions a snapshot sees, and whether a row may be
+ *	  modified: heap's rules (heapam_visibility.c) over lsm row headers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LSM_VISIBILITY_H
+#define LSM_VISIBILITY_H
+
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "utils/snapshot.h"
+
+#include "lsm_row.h"
+
+/*
+ * Rows come in runs written by one transaction, so a scan remembers the
+ * last transaction whose fate it looked up in the commit log.
+ */
+typedef struct LsmXidCache
+{
+	TransactionId xid;
+	bool		committed;
+} LsmXidCache;
+
+static inline void
+lsm_xid_cache_init(LsmXidCache *c)
+{
+	c->xid = InvalidTransactionId;
+	c->committed = false;
+}
+
+/* Whether snapshot sees the row (MVCC, self, any, dirty, non-vacuumable). */
+extern bool lsm_row_visible(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache);
+
+/* Whether the row is live for an index build: inserted by a committed or
+ * the current transaction, and not deleted or updated by one. */
+extern bool lsm_row_alive(const LsmRowHeader *h, LsmXidCache *cache);
+
+/*
+ * Whether command cid of this transaction may update, delete or lock the
+ * row: TM_Ok, TM_Invisible, TM_SelfModified, TM_Updated, TM_Deleted, or
+ * TM_BeingModified with *xwait the transaction to wait for.  tmfd is
+ * filled for every result but TM_Ok.
+ */
+extern TM_Result lsm_row_modifiable(const LsmRowHeader *h, uint64 rowid, CommandId cid,
+									TM_FailureData *tmfd, TransactionId *xwait);
+
+#endif							/* LSM_VISIBILITY_H */

@@ -1,0 +1,165 @@
+/*-------------------------------------------------------------------------
+ *
+ * lsm_worker.c
+ *	  Background workers: memtable flushes, WAL syncs, compaction.
+ *
+ * The engine starts no thread inside PostgreSQL; these workers run its
+ * background steps.  Worker 0 ("lsm_am flush") writes full memtables out
+ * and fsyncs the engine WAL every lsm.wal_sync_delay (for transactions
+ * committed with synchronous_commit off); workers 1..N ("lsm_am
+ * compaction") compact, so a long compaction never holds back a flush.
+ * They start once PostgreSQL is consistent, so the first of them normally
+ * recovers the engine before the first client uses it, and they are
+ * restarted after a crash.  They connect to no database, which lists them
+ * in pg_stat_activity.  At shutdown worker 0 flushes every memtable, so a clean
+ * restart replays nothing.
+ *
+ * Each step is bounded; between steps a worker checks for shutdown and
+ * sleeps on its latch (or, for flushes, on the engine's own condition,
+ * woken when a memtable fills) for at most 100 ms.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "lsm_am.h"
+
+void
+lsm_register_workers(void)
+{
+	BackgroundWorker w;
+
+	for (int i = 0; i <= lsm_compaction_workers; i++)
+	{
+		memset(&w, 0, sizeof(w));
+		/* a connection to no database: listed in pg_stat_activity */
+		w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		w.bgw_start_time = BgWorkerStart_ConsistentState;
+		w.bgw_restart_time = 1;
+		snprintf(w.bgw_library_name, BGW_MAXLEN, "lsm_am");
+		snprintf(w.bgw_function_name, BGW_MAXLEN, "lsm_worker_main");
+		if (i == 0)
+			snprintf(w.bgw_name, BGW_MAXLEN, "lsm_am flush");
+		else
+			snprintf(w.bgw_name, BGW_MAXLEN, "lsm_am compaction %d", i);
+		snprintf(w.bgw_type, BGW_MAXLEN, i == 0 ? "lsm_am flush" : "lsm_am compaction");
+		w.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&w);
+	}
+}
+
+/* A failed step is sticky in the engine: say so, and retry slowly. */
+static void
+report_step_failure(int rc, const char *what)
+{
+	ereport(LOG,
+			(errcode(rc == LSM_NOSPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
+			 errmsg("lsm_am could not %s: %s", what, lsm_strerror(rc)),
+			 errhint("Writes to lsm tables fail until the server is restarted.")));
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 10000L, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
+static void
+flush_worker(lsm_db *db)
+{
+	TimestampTz last_sync = GetCurrentTimestamp();
+	bool		failed = false;
+
+	while (!ShutdownRequestPending)
+	{
+		unsigned	pending = 0;
+		int			rc;
+
+		HandleMainLoopInterrupts();
+		if (ShutdownRequestPending)
+			break;
+		rc = lsm_background_step(db, LSM_WORK_FLUSH, &pending);
+		if (rc == LSM_OK && TimestampDifferenceExceeds(last_sync, GetCurrentTimestamp(),
+													   lsm_wal_sync_delay_ms))
+		{
+			rc = lsm_sync_wal(db);
+			last_sync = GetCurrentTimestamp();
+		}
+		if (rc != LSM_OK)
+		{
+			if (!failed)
+				report_step_failure(rc, "write a memtable out");
+			failed = true;
+			continue;
+		}
+		if (!(pending & LSM_WORK_FLUSH))
+			lsm_background_wait(db, Min(100, lsm_wal_sync_delay_ms));
+	}
+	/* clean shutdown: everything into tables, the log synced */
+	if (!failed)
+	{
+		int			rc = lsm_flush(db);
+
+		if (rc == LSM_OK)
+			rc = lsm_sync_wal(db);
+		if (rc != LSM_OK)
+			ereport(LOG,
+					(errmsg("lsm_am could not flush at shutdown: %s", lsm_strerror(rc))));
+	}
+}
+
+static void
+compaction_worker(lsm_db *db)
+{
+	bool		failed = false;
+
+	while (!ShutdownRequestPending)
+	{
+		unsigned	pending = 0;
+		int			rc;
+
+		HandleMainLoopInterrupts();
+		if (ShutdownRequestPending)
+			break;
+		lsm_gc_refresh_horizon();
+		rc = lsm_background_step(db, LSM_WORK_COMPACT, &pending);
+		if (rc != LSM_OK)
+		{
+			if (!failed)
+				report_step_failure(rc, "compact");
+			failed = true;
+			continue;
+		}
+		if (!(pending & LSM_WORK_COMPACT))
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 100L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}
+
+void
+lsm_worker_main(Datum arg)
+{
+	int			role = DatumGetInt32(arg);
+	lsm_db	   *db;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	db = lsm_am_db();			/* the first to attach recovers the engine */
+	if (role == 0)
+		flush_worker(db);
+	else
+		compaction_worker(db);
+	proc_exit(0);
+}
