@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite: engine tests (plain, under ASan+UBSan, and the
-# concurrency tests under TSan), and the peer benchmark harness at a small
-# size (it checks all engines' reads agree).  Ends with "N passed, N failed"; exits
+# concurrency tests under TSan), the peer benchmark harness at a small
+# size (it checks all engines' reads agree), and the PostgreSQL suites
+# (pg_regress, isolation specs, crash recovery: scripts/pg_test.sh).  Ends with "N passed, N failed"; exits
 # non-zero when anything failed.
 cd "$(dirname "$0")/.." || exit 2
 sh scripts/deps.sh || exit 2
@@ -32,6 +33,7 @@ run "engine" make -s -C engine test
 run "engine under ASan+UBSan" make -s -C engine test SANITIZE=1
 run "engine concurrency under TSan" make -s -C engine test TSAN=1
 run "peer benchmark harness" sh bench/smoke_test.sh
+run "postgres" sh scripts/pg_test.sh
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

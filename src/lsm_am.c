@@ -22,7 +22,9 @@
 #include "postgres.h"
 
 #include "access/amapi.h"
+#include "catalog/pg_control.h"
 #include "commands/defrem.h"
+#include "common/controldata_utils.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -156,6 +158,25 @@ detach_engine(int code, Datum arg)
 	}
 }
 
+/*
+ * The next xid of PostgreSQL's latest checkpoint: after a crash, that of
+ * the end-of-recovery checkpoint, below which every xid PostgreSQL still
+ * knows lies (lsm_gc.c, recovery).  The engine is opened right after
+ * start-up, before a later checkpoint could move it.
+ */
+static TransactionId
+checkpoint_next_xid(void)
+{
+	bool		crc_ok;
+	ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
+	TransactionId xid = InvalidTransactionId;
+
+	if (crc_ok)
+		xid = XidFromFullTransactionId(cf->checkPointCopy.nextXid);
+	pfree(cf);
+	return xid;
+}
+
 /* The engine's wait hook: give up a long wait when an interrupt is due. */
 static int
 interrupt_pending(void *arg)
@@ -180,6 +201,8 @@ lsm_am_db(void)
 	lsm_am_options(&o);
 	o.wait_hook = interrupt_pending;
 	o.compaction_filter = lsm_gc_filter;
+	o.replay_filter = lsm_replay_filter;
+	lsm_gc_set_forgotten_from(checkpoint_next_xid());
 	dir = psprintf("%s/%s", DataDir, LSM_DATA_DIR);
 	for (;;)
 	{

@@ -54,6 +54,16 @@ extern int	lsm_gc_filter(void *arg, int level, const void *key, size_t klen,
 						  const void *val, size_t vlen, uint64_t seq,
 						  void **new_val, size_t *new_vlen);
 
+/* recovery: rows of xids PostgreSQL forgot in a crash (lsm_gc.c) */
+extern void lsm_gc_set_forgotten_from(TransactionId xid);
+extern void lsm_replay_filter(void *arg, const void *key, size_t klen, void *val,
+							  size_t vlen);
+/* lsm_xact.c: logs xid in PostgreSQL's WAL before its first row */
+extern TransactionId lsm_xact_write_xid(void);
+/* PostgreSQL's WAL flushed as far as it is written: before a memtable
+ * flush (see lsm_gc.c, recovery) */
+extern void lsm_flush_pg_wal(void);
+
 /* lsm_worker.c */
 extern void lsm_register_workers(void);
 PGDLLEXPORT extern void lsm_worker_main(Datum arg);

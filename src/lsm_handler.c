@@ -254,6 +254,8 @@ build_one(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHea
 	ItemPointerData tid;
 
 	/* an aborted insert is nothing; a dead row is indexed but not alive */
+	if (h->xmin == InvalidTransactionId)
+		return true;
 	if (TransactionIdIsNormal(h->xmin) && !TransactionIdIsCurrentTransactionId(h->xmin) &&
 		!TransactionIdIsInProgress(h->xmin) && !TransactionIdDidCommit(h->xmin))
 		return true;

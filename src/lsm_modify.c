@@ -76,7 +76,7 @@ lsm_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	uint8	   *rec;
 	size_t		len;
 
-	h.xmin = GetCurrentTransactionId();
+	h.xmin = lsm_xact_write_xid();
 	h.cmin = cid;
 	tuple = tuple_to_store(rel, slot, NULL, options, &should_free);
 	lsm_rowid_alloc(rel, 1, &rowid);
@@ -127,7 +127,7 @@ lsm_multi_insert(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid
 
 	if (nslots <= 0)
 		return;
-	h.xmin = GetCurrentTransactionId();
+	h.xmin = lsm_xact_write_xid();
 	h.cmin = cid;
 	lsm_rowid_alloc(rel, nslots, &first);
 	lsm_am_check(lsm_batch_create(&batch), "start a batch");
@@ -234,7 +234,7 @@ lsm_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot
 			   *newrec;
 	size_t		len;
 	LsmRowHeader h;
-	TransactionId xid = GetCurrentTransactionId();
+	TransactionId xid = lsm_xact_write_xid();
 	TM_Result	res;
 
 	if (!lsm_tid_to_rowid(tid, &rowid))
@@ -273,7 +273,7 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 				newlen;
 	LsmRowHeader h,
 				nh = {0};
-	TransactionId xid = GetCurrentTransactionId();
+	TransactionId xid = lsm_xact_write_xid();
 	HeapTuple	oldtup,
 				tuple;
 	bool		should_free;
@@ -357,7 +357,10 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 		if (res == TM_Updated && (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION) &&
 			ItemPointerIsValid(&tmfd->ctid) && lsm_tid_to_rowid(&tmfd->ctid, &rowid))
 		{
-			traversed = true;	/* lock the newest version instead */
+			/* lock the newest version instead; like heap, *tid follows
+			 * it, so the caller's retry acts on that version */
+			traversed = true;
+			*tid = tmfd->ctid;
 			continue;
 		}
 		if (res != TM_Ok)
@@ -366,7 +369,7 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 		{
 			uint8	   *newrec;
 
-			h.xmax = GetCurrentTransactionId();
+			h.xmax = lsm_xact_write_xid();
 			h.cmax = cid;
 			h.flags = (h.flags & ~LSM_ROW_UPDATED) | LSM_ROW_LOCK_ONLY;
 			newrec = lsm_row_rewrite(rec, len, &h);

@@ -41,6 +41,7 @@ typedef struct LsmScanDescData
 	uint8		lo[LSM_KEY_LEN];
 	uint8		hi[LSM_KEY_LEN];
 	LsmXidCache xids;
+	MemoryContext cxt;			/* the scan's: buf lives as long as it */
 	char	   *buf;
 	Size		bufsize;
 	HeapTupleData tuple;
@@ -176,6 +177,7 @@ lsm_scan_begin(Relation rel, Snapshot snapshot, int nkeys, struct ScanKeyData *k
 	scan->base.rs_nkeys = nkeys;
 	scan->base.rs_flags = flags;
 	scan->base.rs_parallel = pscan;
+	scan->cxt = CurrentMemoryContext;
 	if (nkeys > 0)
 	{
 		scan->base.rs_key = palloc(sizeof(ScanKeyData) * nkeys);
@@ -221,6 +223,20 @@ lsm_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params,
 	scan->block_first = scan->block_end = 0;
 }
 
+/* Rebuilds a row as scan->tuple in the scan's buffer (callers may run in
+ * a per-tuple context that is reset under them). */
+static void
+decode_into_scan(LsmScanDesc scan, const uint8 *rec, size_t len, const LsmRowHeader *h,
+				 uint64 rowid)
+{
+	MemoryContext old = MemoryContextSwitchTo(scan->cxt);
+	bool		ok = lsm_row_to_tuple(rec, len, h, &scan->buf, &scan->bufsize, &scan->tuple);
+
+	MemoryContextSwitchTo(old);
+	if (!ok)
+		lsm_report_bad_row(scan->base.rs_rd, rowid);
+}
+
 /*
  * The row the iterator stands on, if the scan's snapshot sees it: decoded
  * into the scan's buffer as scan->tuple.  The iterator is not moved.
@@ -240,8 +256,7 @@ current_row_visible(LsmScanDesc scan, uint64 *rowid)
 		lsm_report_bad_row(rel, *rowid);
 	if (!lsm_row_visible(&h, scan->base.rs_snapshot, &scan->xids))
 		return false;
-	if (!lsm_row_to_tuple(v, vlen, &h, &scan->buf, &scan->bufsize, &scan->tuple))
-		lsm_report_bad_row(rel, *rowid);
+	decode_into_scan(scan, v, vlen, &h, *rowid);
 	lsm_rowid_to_tid(*rowid, &scan->tuple.t_self);
 	scan->tuple.t_data->t_ctid = scan->tuple.t_self;
 	scan->tuple.t_tableOid = RelationGetRelid(rel);
@@ -420,8 +435,7 @@ lsm_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
 			lsm_report_bad_row(rel, rowid);
 		if (lsm_row_alive(&h, &scan->xids))
 		{
-			if (!lsm_row_to_tuple(v, vlen, &h, &scan->buf, &scan->bufsize, &scan->tuple))
-				lsm_report_bad_row(rel, rowid);
+			decode_into_scan(scan, v, vlen, &h, rowid);
 			lsm_rowid_to_tid(rowid, &scan->tuple.t_self);
 			scan->tuple.t_tableOid = RelationGetRelid(rel);
 			lsm_iter_next(scan->it);
@@ -464,42 +478,55 @@ lsm_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmres)
 	return (uint64) tbmres->blockno * LSM_ROWS_PER_BLOCK < lsm_rowid_high(scan->base.rs_rd);
 }
 
+/* The row at tid into the scan's buffer, if the snapshot sees it. */
+static bool
+fetch_into_scan(LsmScanDesc scan, ItemPointer tid)
+{
+	Relation	rel = scan->base.rs_rd;
+	uint64		rowid;
+	uint8	   *rec;
+	size_t		len;
+	LsmRowHeader h;
+	bool		visible;
+
+	if (!lsm_tid_to_rowid(tid, &rowid) || !lsm_fetch_row(&rel->rd_node, rowid, &rec, &len, &h))
+		return false;
+	PG_TRY();
+	{
+		visible = lsm_row_visible(&h, scan->base.rs_snapshot, &scan->xids);
+		if (visible)
+			decode_into_scan(scan, rec, len, &h, rowid);
+	}
+	PG_FINALLY();
+	{
+		lsm_free(rec);
+	}
+	PG_END_TRY();
+	if (visible)
+	{
+		scan->tuple.t_self = *tid;
+		scan->tuple.t_data->t_ctid = *tid;
+		scan->tuple.t_tableOid = RelationGetRelid(rel);
+	}
+	return visible;
+}
+
 bool
 lsm_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmres,
 						   TupleTableSlot *slot)
 {
 	LsmScanDesc scan = (LsmScanDesc) sscan;
-	Relation	rel = scan->base.rs_rd;
 
 	while (scan->bm_next < scan->bm_count)
 	{
 		ItemPointerData tid;
-		uint64		rowid;
-		uint8	   *rec;
-		size_t		len;
-		LsmRowHeader h;
-		bool		visible;
 
 		ItemPointerSet(&tid, scan->bm_block, scan->bm_offsets[scan->bm_next++]);
-		if (!lsm_tid_to_rowid(&tid, &rowid) ||
-			!lsm_fetch_row(&rel->rd_node, rowid, &rec, &len, &h))
-			continue;
-		visible = lsm_row_visible(&h, scan->base.rs_snapshot, &scan->xids);
-		if (visible)
+		if (fetch_into_scan(scan, &tid))
 		{
-			bool		ok = lsm_row_to_tuple(rec, len, &h, &scan->buf, &scan->bufsize,
-											  &scan->tuple);
-
-			lsm_free(rec);
-			if (!ok)
-				lsm_report_bad_row(rel, rowid);
-			scan->tuple.t_self = tid;
-			scan->tuple.t_data->t_ctid = tid;
-			scan->tuple.t_tableOid = RelationGetRelid(rel);
 			store_current(scan, slot);
 			return true;
 		}
-		lsm_free(rec);
 	}
 	ExecClearTuple(slot);
 	return false;

@@ -177,7 +177,12 @@ lsm_row_modifiable(const LsmRowHeader *h, uint64 rowid, CommandId cid,
 	tmfd->cmax = InvalidCommandId;
 	tmfd->traversed = false;
 
-	if (TransactionIdIsCurrentTransactionId(h->xmin))
+	if (!TransactionIdIsNormal(h->xmin))
+	{
+		if (!xid_committed(h->xmin, NULL))
+			return TM_Invisible;	/* never inserted (see lsm_gc.c) */
+	}
+	else if (TransactionIdIsCurrentTransactionId(h->xmin))
 	{
 		if (h->cmin >= cid)
 			return TM_Invisible;	/* inserted after the scan started */

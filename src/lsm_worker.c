@@ -84,6 +84,11 @@ flush_worker(lsm_db *db)
 		HandleMainLoopInterrupts();
 		if (ShutdownRequestPending)
 			break;
+		/* PostgreSQL's WAL first: it holds the xids of the rows about to
+		 * become a file (lsm_gc.c, recovery) */
+		(void) lsm_background_step(db, 0, &pending);
+		if (pending & LSM_WORK_FLUSH)
+			lsm_flush_pg_wal();
 		rc = lsm_background_step(db, LSM_WORK_FLUSH, &pending);
 		if (rc == LSM_OK && TimestampDifferenceExceeds(last_sync, GetCurrentTimestamp(),
 													   lsm_wal_sync_delay_ms))
@@ -104,7 +109,10 @@ flush_worker(lsm_db *db)
 	/* clean shutdown: everything into tables, the log synced */
 	if (!failed)
 	{
-		int			rc = lsm_flush(db);
+		int			rc;
+
+		lsm_flush_pg_wal();
+		rc = lsm_flush(db);
 
 		if (rc == LSM_OK)
 			rc = lsm_sync_wal(db);

@@ -29,6 +29,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "replication/message.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
 #include "lib/ilist.h"
@@ -55,9 +57,38 @@ typedef struct OpenIter
 } OpenIter;
 
 static dlist_head pending_ranges = DLIST_STATIC_INIT(pending_ranges);
+static TransactionId logged_xid = InvalidTransactionId;
 static dlist_head open_iters = DLIST_STATIC_INIT(open_iters);
 static bool xact_wrote = false;
 static object_access_hook_type prev_object_access_hook = NULL;
+
+/*
+ * The (sub)transaction's xid, logged in PostgreSQL's WAL before its first
+ * row: a record carries the xid of the transaction inserting it, and redo
+ * advances the next xid past it, so a crash cannot make PostgreSQL hand
+ * out an xid that rows in the engine already carry (lsm_gc.c, recovery).
+ * The record is a non-transactional logical message: no flush, redo does
+ * nothing with it.
+ */
+TransactionId
+lsm_xact_write_xid(void)
+{
+	TransactionId xid = GetCurrentTransactionId();
+
+	if (xid != logged_xid)
+	{
+		(void) LogLogicalMessage("lsm_am", "", 0, false);
+		logged_xid = xid;
+	}
+	return xid;
+}
+
+void
+lsm_flush_pg_wal(void)
+{
+	if (!RecoveryInProgress())
+		XLogFlush(GetXLogInsertRecPtr());
+}
 
 void
 lsm_xact_wrote(void)

@@ -78,6 +78,8 @@ typedef struct replay_ctx {
 	size_t njobs, cap;
 	int workers;
 	uint64_t expect;           /* the sequence the next kept batch must start at */
+	uint8_t *scratch;          /* a record's copy for the replay filter */
+	size_t scratch_cap;
 } replay_ctx;
 
 typedef struct replay_worker {
@@ -170,6 +172,36 @@ static int stage(replay_ctx *ctx, const uint8_t *rep, size_t len, uint64_t first
 	return LSM_OK;
 }
 
+static int filter_entry(void *arg, uint64_t seq, const lsm_batch_entry *e)
+{
+	lsm_db *db = arg;
+
+	(void)seq;
+	if (e->type == LSM_TYPE_PUT)
+		db->opts.replay_filter(db->opts.replay_filter_arg, e->key, e->klen,
+		                       (void *)e->val, e->vlen);
+	return LSM_OK;
+}
+
+/* A copy of rep whose values the replay filter has seen (and may have
+ * rewritten in place), in ctx->scratch. */
+static int filtered_copy(replay_ctx *ctx, const uint8_t *rep, size_t len,
+                         const uint8_t **out)
+{
+	if (len > ctx->scratch_cap) {
+		uint8_t *n = realloc(ctx->scratch, len);
+
+		if (n == NULL)
+			return LSM_NOMEM;
+		ctx->scratch = n;
+		ctx->scratch_cap = len;
+	}
+	memcpy(ctx->scratch, rep, len);
+	*out = ctx->scratch;
+	return lsm_batch_rep_iterate(ctx->scratch, len, lsm_batch_rep_seq(rep), filter_entry,
+	                             ctx->db);
+}
+
 /* Replays one WAL record into the memtables, skipping batches an SSTable
  * already holds (flushed memtables are always the oldest, and a batch
  * never spans two memtables, so "all of it <= flushed_seq" decides). */
@@ -187,6 +219,8 @@ static int replay_record(void *arg, const uint8_t *rep, size_t len)
 
 	if (count == 0 || last <= db->flushed_seq)
 		return LSM_OK;
+	if (db->opts.replay_filter && (rc = filtered_copy(ctx, rep, len, &rep)) != LSM_OK)
+		return rc;
 	/* Sequences are contiguous across the log and the tables: a gap means
 	 * a flush's edit was lost (a damaged last manifest record looks like a
 	 * torn tail) after its WAL segments were deleted.  Salvage mode drops
@@ -281,6 +315,7 @@ int lsm_db_recover(lsm_db *db)
 	drain(&ctx);
 	free(ctx.stage);
 	free(ctx.jobs);
+	free(ctx.scratch);
 	atomic_store(&r->n_wal_segments, segs.n - first);
 	free(segs.v);
 	if (rc != LSM_OK)

@@ -150,6 +150,12 @@ typedef struct lsm_options {
 	uint64_t target_file_size;       /* compaction outputs split here (64 MiB) */
 	lsm_compaction_filter_fn compaction_filter;   /* NULL: none */
 	void    *compaction_filter_arg;
+	/* Recovery: sees the value of every put replayed from the WAL, and
+	 * may rewrite its bytes in place (same length) before it is applied:
+	 * how a host undoes what its own recovery forgot.  NULL: none. */
+	void   (*replay_filter)(void *arg, const void *key, size_t klen,
+	                        void *val, size_t vlen);
+	void    *replay_filter_arg;
 	/* Shared mode: processes that may attach at once (default 64,
 	 * 1..4096; private mode uses one). */
 	int      max_processes;

@@ -3,7 +3,7 @@
  *
  *   lsm_bench --benchmarks=fillseq,fillrandom,overwrite,readrandom,readseq,
  *             recover,crc32,xxh64,lz4,bloom --num=N --key_size=16 --value_size=100
- *             [--sync] [--threads=T] [--db=DIR] [--memtable_mb=M]
+ *             [--sync] [--threads=T] [--processes=P] [--db=DIR] [--memtable_mb=M]
  *
  * Each of T threads performs --num operations; a line per workload gives
  * micros/op (per thread) and the total ops/sec.  fill* start from an empty
@@ -12,6 +12,19 @@
  * SSTables exist every write stays in the memtable, so the memtable is sized
  * to hold the whole run unless --memtable_mb says otherwise.
  *
+ * --processes=P (P > 0) runs fillseq, fillrandom, overwrite, readrandom and
+ * readseq in shared mode instead: the database lives in an anonymous
+ * MAP_SHARED region (lsm_shared_size / lsm_shared_init) that the main
+ * process keeps attached; P forked worker processes open it with
+ * lsm_open_shared and do --num/P operations each (fill* and overwrite on
+ * disjoint key ranges, one per worker; readrandom over all keys; readseq
+ * scans the worker's range), and one more process runs lsm_background_step
+ * / lsm_background_wait for as long as the database lives.  The workers
+ * start together (a barrier in shared memory); ops/sec is all operations
+ * over the wall time from the start to the last worker's end, micros/op is
+ * per worker.  Memtables are --memtable_mb (default 64) each; recover is
+ * skipped.
+ *
  * recover writes --recover_mb of WAL into memtables big enough that nothing
  * is flushed, closes, and times the lsm_open that replays it.
  *
@@ -19,11 +32,14 @@
  * the reference library (zlib, libxxhash, liblz4) with the ratio.
  */
 #include <lz4.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -45,8 +61,9 @@ static struct {
 	const char *db;
 	long memtable_mb;
 	long recover_mb;
+	int processes;
 } cfg = {"fillseq,fillrandom,overwrite,readrandom,readseq,crc32,xxh64,lz4,bloom",
-         1000000, 16, 100, 0, 1, NULL, 0, 100};
+         1000000, 16, 100, 0, 1, NULL, 0, 100, 0};
 
 static lsm_db *db;
 static char *value_pool;
@@ -201,6 +218,8 @@ static int open_db(int fresh)
 	return rc;
 }
 
+static void run_workload_procs(const char *name, workload w);
+
 static void run_workload(const char *name, workload w)
 {
 	pthread_t th[64];
@@ -209,6 +228,11 @@ static void run_workload(const char *name, workload w)
 	long done = 0, found = 0;
 	double secs = 0;
 	int t, err = 0;
+
+	if (cfg.processes > 0) {
+		run_workload_procs(name, w);
+		return;
+	}
 
 	if (open_db(w == W_FILLSEQ || w == W_FILLRANDOM) != LSM_OK)
 		exit(1);
@@ -244,6 +268,265 @@ static void run_workload(const char *name, workload w)
 		printf(" (%.2f writes per fsync)", st.wal_syncs ? (double)st.wal_synced_writes / (double)st.wal_syncs : 0.0);
 	}
 	printf("\n");
+}
+
+/* ---- shared mode (--processes): workers are processes on one region */
+
+#define MAX_PROCS 64
+
+typedef struct proc_result {
+	long done;
+	long found;
+	int err;
+	double t_end;                 /* now_sec() when the worker finished */
+} proc_result;
+
+/* Barrier and results, in an anonymous shared mapping. */
+typedef struct proc_ctl {
+	atomic_int ready;             /* workers that opened the database */
+	atomic_int go;
+	atomic_int stop;              /* the background process: exit */
+	atomic_int bg_err;
+	proc_result r[MAX_PROCS];
+} proc_ctl;
+
+static struct {
+	void *mem;                    /* the region */
+	size_t size;
+	lsm_options o;
+	proc_ctl *ctl;
+	pid_t bg;                     /* the background process (0: none) */
+} sh;
+
+static void bg_process(void)
+{
+	lsm_db *h;
+	int rc = lsm_open_shared(&sh.o, cfg.db, sh.mem, &h);
+
+	if (rc != LSM_OK) {
+		atomic_store(&sh.ctl->bg_err, rc);
+		_exit(1);
+	}
+	while (!atomic_load(&sh.ctl->stop)) {
+		unsigned pending = 0;
+
+		rc = lsm_background_step(h, LSM_WORK_ALL, &pending);
+		if (rc != LSM_OK) {
+			atomic_store(&sh.ctl->bg_err, rc);
+			break;
+		}
+		if (pending == 0)
+			lsm_background_wait(h, 50);
+	}
+	lsm_close(h);
+	_exit(rc == LSM_OK ? 0 : 1);
+}
+
+/* Detaches the background process and the main handle. */
+static void close_shared(void)
+{
+	int st;
+
+	if (sh.bg > 0) {
+		atomic_store(&sh.ctl->stop, 1);
+		waitpid(sh.bg, &st, 0);
+		sh.bg = 0;
+		if (atomic_load(&sh.ctl->bg_err))
+			fprintf(stderr, "background process: %s\n",
+			        lsm_strerror(atomic_load(&sh.ctl->bg_err)));
+	}
+	if (db) {
+		lsm_close(db);
+		db = NULL;
+	}
+}
+
+/* The region (created once), formatted and opened by the main process,
+ * which stays attached; then the background process. */
+static int open_shared(int fresh)
+{
+	char cmd[600];
+	int rc;
+
+	if (db && !fresh)
+		return LSM_OK;
+	close_shared();
+	if (fresh) {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", cfg.db);
+		if (system(cmd) != 0)
+			return LSM_IOERR;
+	}
+	if (sh.mem == NULL) {
+		lsm_options_init(&sh.o);
+		sh.o.memtable_size = (size_t)(cfg.memtable_mb ? cfg.memtable_mb : 64) << 20;
+		sh.o.max_processes = cfg.processes + 2;
+		sh.size = lsm_shared_size(&sh.o);
+		if (sh.size == 0) {
+			fprintf(stderr, "lsm_shared_size: bad options\n");
+			return LSM_INVALID;
+		}
+		sh.mem = mmap(NULL, sh.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		sh.ctl = mmap(NULL, sizeof *sh.ctl, PROT_READ | PROT_WRITE,
+		              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (sh.mem == MAP_FAILED || sh.ctl == MAP_FAILED) {
+			fprintf(stderr, "mmap of %zu bytes: %s\n", sh.size, strerror(errno));
+			return LSM_NOMEM;
+		}
+	}
+	rc = lsm_shared_init(sh.mem, sh.size, &sh.o);
+	if (rc != LSM_OK) {
+		fprintf(stderr, "lsm_shared_init: %s\n", lsm_strerror(rc));
+		return rc;
+	}
+	rc = lsm_open_shared(&sh.o, cfg.db, sh.mem, &db);
+	if (rc != LSM_OK) {
+		fprintf(stderr, "lsm_open_shared(%s): %s\n", cfg.db, lsm_strerror(rc));
+		return rc;
+	}
+	memset(sh.ctl, 0, sizeof *sh.ctl);
+	fflush(stdout);
+	sh.bg = fork();
+	if (sh.bg < 0)
+		return LSM_NOMEM;
+	if (sh.bg == 0)
+		bg_process();
+	return LSM_OK;
+}
+
+/* One worker process: its share of the operations, then it detaches. */
+static void proc_worker(workload w, int id)
+{
+	proc_result *r = &sh.ctl->r[id];
+	lsm_write_options wo = {cfg.sync};
+	uint64_t seed = 1000 + (uint64_t)id * 7919 + (uint64_t)w;
+	uint64_t lo = (uint64_t)cfg.num * (uint64_t)id / (uint64_t)cfg.processes;
+	uint64_t hi = (uint64_t)cfg.num * (uint64_t)(id + 1) / (uint64_t)cfg.processes;
+	long n = (long)(hi - lo), i;
+	char key[256];
+	lsm_db *h;
+	int rc = lsm_open_shared(&sh.o, cfg.db, sh.mem, &h);
+
+	if (rc != LSM_OK) {
+		r->err = rc;
+		atomic_fetch_add(&sh.ctl->ready, 1);
+		_exit(1);
+	}
+	atomic_fetch_add(&sh.ctl->ready, 1);
+	while (!atomic_load(&sh.ctl->go)) {
+		struct timespec ts = {0, 50000};
+
+		nanosleep(&ts, NULL);
+	}
+	if (w == W_READSEQ) {
+		lsm_iter *it;
+		size_t kl, vl;
+
+		if (lsm_iter_create(h, NULL, &it) != LSM_OK) {
+			r->err = LSM_IOERR;
+			_exit(1);
+		}
+		make_key(key, lo);
+		for (lsm_iter_seek(it, key, (size_t)cfg.key_size); lsm_iter_valid(it) && r->done < n;
+		     lsm_iter_next(it)) {
+			lsm_iter_key(it, &kl);
+			lsm_iter_value(it, &vl);
+			r->done++;
+		}
+		lsm_iter_destroy(it);
+	} else {
+		for (i = 0; i < n; i++) {
+			uint64_t k = w == W_FILLSEQ ? lo + (uint64_t)i
+			           : w == W_READRANDOM ? rng_next(&seed) % (uint64_t)cfg.num
+			           : lo + rng_next(&seed) % (hi - lo);
+
+			make_key(key, k);
+			if (w == W_READRANDOM) {
+				void *v;
+				size_t vl;
+
+				rc = lsm_get(h, NULL, key, (size_t)cfg.key_size, &v, &vl);
+				if (rc == LSM_OK) {
+					r->found++;
+					lsm_free(v);
+				} else if (rc != LSM_NOTFOUND)
+					r->err = rc;
+			} else {
+				size_t off = (size_t)(rng_next(&seed) % (value_pool_len - (size_t)cfg.value_size));
+
+				rc = lsm_put(h, &wo, key, (size_t)cfg.key_size, value_pool + off,
+				             (size_t)cfg.value_size);
+				if (rc != LSM_OK) {
+					r->err = rc;
+					break;
+				}
+			}
+			r->done++;
+		}
+	}
+	r->t_end = now_sec();
+	lsm_close(h);
+	_exit(0);
+}
+
+static void run_workload_procs(const char *name, workload w)
+{
+	pid_t pids[MAX_PROCS];
+	long done = 0, found = 0;
+	double t0, secs = 0;
+	int p, err = 0, st;
+
+	if (open_shared(w == W_FILLSEQ || w == W_FILLRANDOM) != LSM_OK)
+		exit(1);
+	atomic_store(&sh.ctl->ready, 0);
+	atomic_store(&sh.ctl->go, 0);
+	memset(sh.ctl->r, 0, sizeof sh.ctl->r);
+	fflush(stdout);
+	for (p = 0; p < cfg.processes; p++) {
+		pids[p] = fork();
+		if (pids[p] < 0) {
+			perror("fork");
+			exit(1);
+		}
+		if (pids[p] == 0)
+			proc_worker(w, p);
+	}
+	while (atomic_load(&sh.ctl->ready) < cfg.processes) {
+		struct timespec ts = {0, 100000};
+
+		nanosleep(&ts, NULL);
+	}
+	t0 = now_sec();
+	atomic_store(&sh.ctl->go, 1);
+	for (p = 0; p < cfg.processes; p++) {
+		proc_result *r = &sh.ctl->r[p];
+
+		if (waitpid(pids[p], &st, 0) != pids[p] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			err = r->err ? r->err : LSM_IOERR;
+		done += r->done;
+		found += r->found;
+		if (r->err)
+			err = r->err;
+		if (r->t_end - t0 > secs)
+			secs = r->t_end - t0;
+	}
+	if (err) {
+		fprintf(stderr, "%s: error %s\n", name, lsm_strerror(err));
+		close_shared();
+		exit(1);
+	}
+	printf("%-12s : %11.3f micros/op %10.0f ops/sec", name,
+	       secs * 1e6 / ((double)done / cfg.processes), (double)done / secs);
+	if (w == W_READRANDOM)
+		printf(" (%ld of %ld found)", found, done);
+	if (w != W_READRANDOM && w != W_READSEQ)
+		printf(" %7.1f MB/s", (double)done * (cfg.key_size + cfg.value_size) / secs / 1e6);
+	if (cfg.sync && w != W_READRANDOM && w != W_READSEQ) {
+		lsm_stats st2;
+
+		lsm_get_stats(db, &st2);
+		printf(" (%.2f writes per fsync)", st2.wal_syncs ? (double)st2.wal_synced_writes / (double)st2.wal_syncs : 0.0);
+	}
+	printf(" [%d processes]\n", cfg.processes);
 }
 
 /* ---- recovery: the time lsm_open takes to replay a WAL of recover_mb */
@@ -478,18 +761,22 @@ int main(int argc, char **argv)
 		else if (parse_flag(argv[i], "--value_size", &v)) cfg.value_size = atoi(v);
 		else if (parse_flag(argv[i], "--sync", &v)) cfg.sync = atoi(v);
 		else if (parse_flag(argv[i], "--threads", &v)) cfg.threads = atoi(v);
+		else if (parse_flag(argv[i], "--processes", &v)) cfg.processes = atoi(v);
 		else if (parse_flag(argv[i], "--db", &v)) cfg.db = v;
 		else if (parse_flag(argv[i], "--memtable_mb", &v)) cfg.memtable_mb = atol(v);
 		else if (parse_flag(argv[i], "--recover_mb", &v)) cfg.recover_mb = atol(v);
 		else {
 			fprintf(stderr, "usage: %s [--benchmarks=a,b,...] [--num=N] [--key_size=K] "
-			        "[--value_size=V] [--sync] [--threads=T] [--db=DIR] [--memtable_mb=M]\n",
+			        "[--value_size=V] [--sync] [--threads=T] [--processes=P] [--db=DIR] "
+			        "[--memtable_mb=M]\n",
 			        argv[0]);
 			return 2;
 		}
 	}
 	if (cfg.num < 1 || cfg.threads < 1 || cfg.threads > 64 || cfg.key_size < 8 ||
-	    cfg.key_size > 255 || cfg.value_size < 0 || cfg.value_size > 65536) {
+	    cfg.key_size > 255 || cfg.value_size < 0 || cfg.value_size > 65536 ||
+	    cfg.processes < 0 || cfg.processes > MAX_PROCS ||
+	    (cfg.processes > 0 && (cfg.threads != 1 || cfg.num < cfg.processes))) {
 		fprintf(stderr, "lsm_bench: option out of range\n");
 		return 2;
 	}
@@ -498,8 +785,12 @@ int main(int argc, char **argv)
 		cfg.db = tmpdb;
 	}
 	make_value_pool();
-	printf("lsm_bench: num=%ld key_size=%d value_size=%d threads=%d sync=%d db=%s\n",
+	printf("lsm_bench: num=%ld key_size=%d value_size=%d threads=%d sync=%d db=%s",
 	       cfg.num, cfg.key_size, cfg.value_size, cfg.threads, cfg.sync, cfg.db);
+	if (cfg.processes > 0)
+		printf(" processes=%d memtable_mb=%ld (shared mode)",
+		       cfg.processes, cfg.memtable_mb ? cfg.memtable_mb : 64);
+	printf("\n");
 	list = strdup(cfg.benchmarks);
 	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(name, "fillseq")) run_workload(name, W_FILLSEQ);
@@ -507,7 +798,12 @@ int main(int argc, char **argv)
 		else if (!strcmp(name, "overwrite")) run_workload(name, W_OVERWRITE);
 		else if (!strcmp(name, "readrandom")) run_workload(name, W_READRANDOM);
 		else if (!strcmp(name, "readseq")) run_workload(name, W_READSEQ);
-		else if (!strcmp(name, "recover")) bench_recover();
+		else if (!strcmp(name, "recover")) {
+			if (cfg.processes > 0)
+				printf("%-12s : skipped with --processes\n", name);
+			else
+				bench_recover();
+		}
 		else if (!strcmp(name, "crc32")) bench_crc32();
 		else if (!strcmp(name, "xxh64")) bench_xxh64();
 		else if (!strcmp(name, "lz4")) bench_lz4();
@@ -519,7 +815,9 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 	free(list);
-	if (db)
+	if (cfg.processes > 0)
+		close_shared();
+	else if (db)
 		lsm_close(db);
 	if (cfg.db == tmpdb) {
 		char cmd[300];

@@ -1,0 +1,129 @@
+#!/bin/sh
+# Crash recovery of lsm tables: concurrent inserting transactions, kill -9
+# of the postmaster (and every server process) at a random moment, restart,
+# verify.  Each cycle passes when, after the restart:
+#   - every transaction whose COMMIT was acknowledged is in the ledger
+#     (a heap table: PostgreSQL's own account of what committed);
+#   - every ledger transaction has exactly its rows in the lsm table;
+#   - no row belongs to a transaction missing from the ledger (uncommitted
+#     at the crash, or rolled back on purpose).
+# The database carries over from cycle to cycle.  Usage:
+#   sh scripts/pg_crash_test.sh [workdir]     (LSM_PG_CRASH_CYCLES, default 20)
+# As root, the cluster runs as the postgres user.  Ends "N passed, N failed".
+WORK=${1:-$(mktemp -d /tmp/lsm_am_crash.XXXXXX)}
+CYCLES=${LSM_PG_CRASH_CYCLES:-20}
+WRITERS=3
+PGBIN=$(pg_config --bindir)
+DATA=$WORK/data
+PORT=$((20000 + $$ % 20000))
+mkdir -p "$WORK"
+
+as_pg() {
+	if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
+}
+[ "$(id -u)" -eq 0 ] && chown -R postgres "$WORK"
+PSQL="$PGBIN/psql -X -q -h $WORK -p $PORT -d postgres -v ON_ERROR_STOP=1"
+
+start_server() {
+	as_pg "$PGBIN/pg_ctl -D $DATA -l $WORK/server.log -w -t 120 start" >/dev/null
+}
+
+as_pg "$PGBIN/initdb -D $DATA -A trust" >/dev/null 2>&1 || { echo "initdb failed"; echo "0 passed, 1 failed"; exit 1; }
+cat >> "$DATA/postgresql.conf" <<EOF
+shared_preload_libraries = 'lsm_am'
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$WORK'
+lsm.memtable_size = 2
+lsm.l0_compaction_trigger = 2
+lsm.target_file_size = 1
+synchronous_commit = on
+restart_after_crash = off
+EOF
+start_server || { cat "$WORK/server.log"; echo "0 passed, 1 failed"; exit 1; }
+as_pg "$PSQL -c 'CREATE EXTENSION lsm_am' \
+	-c 'CREATE TABLE data (tx int, n int, payload text) USING lsm' \
+	-c 'CREATE TABLE ledger (tx int PRIMARY KEY, nrows int)'"
+
+# a writer's script: transactions tx = base + i with 1..20 rows each, every
+# 7th rolled back; after each COMMIT returns, "ACK tx" (RB for rollbacks)
+write_script() {
+	base=$1
+	i=0
+	while [ $i -lt 4000 ]; do
+		tx=$((base + i))
+		n=$((i % 20 + 1))
+		echo "BEGIN;"
+		echo "INSERT INTO data SELECT $tx, g, repeat('p', 40) FROM generate_series(1, $n) g;"
+		if [ $((i % 7)) -eq 3 ]; then
+			echo "ROLLBACK;"
+			printf "%s\n" "\\echo RB $tx"
+		else
+			echo "INSERT INTO ledger VALUES ($tx, $n);"
+			echo "COMMIT;"
+			printf "%s\n" "\\echo ACK $tx"
+		fi
+		i=$((i + 1))
+	done
+}
+
+# kill -9 of the postmaster and every process it started
+crash() {
+	pm=$(head -n 1 "$DATA/postmaster.pid" 2>/dev/null)
+	[ -z "$pm" ] && return
+	procs="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+	kill -9 $procs 2>/dev/null
+	t=0
+	while [ $t -lt 100 ]; do
+		alive=0
+		for p in $procs; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive -eq 0 ] && break
+		sleep 0.05
+		t=$((t + 1))
+	done
+}
+
+pass=0
+fail=0
+cycle=1
+while [ $cycle -le "$CYCLES" ]; do
+	w=1
+	while [ $w -le $WRITERS ]; do
+		write_script $((cycle * 100000 + w * 10000)) > "$WORK/w$w.sql"
+		[ "$(id -u)" -eq 0 ] && chown postgres "$WORK/w$w.sql"
+		as_pg "$PSQL -f $WORK/w$w.sql" > "$WORK/w$w.out" 2>/dev/null &
+		w=$((w + 1))
+	done
+	# 0.3 .. 2.3 s of writing, then the crash
+	sleep "$(awk -v s="$$$cycle" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 2 }')"
+	crash
+	wait
+	cat "$WORK"/w*.out | grep '^ACK ' | cut -d' ' -f2 | sort > "$WORK/acked"
+	cat "$WORK"/w*.out | grep '^RB ' | cut -d' ' -f2 | sort > "$WORK/rolledback"
+	if ! start_server; then
+		echo "not ok cycle $cycle: the server did not come back"
+		tail -n 20 "$WORK/server.log"
+		fail=$((fail + 1))
+		break
+	fi
+	as_pg "$PSQL -At -c 'SELECT tx FROM ledger ORDER BY tx' | sort" > "$WORK/ledger" 2>&1
+	lost=$(comm -23 "$WORK/acked" "$WORK/ledger" | wc -l)
+	bad=$(as_pg "$PSQL -At -c \"SELECT count(*) FROM ledger l LEFT JOIN
+		(SELECT tx, count(*) AS c FROM data GROUP BY tx) d USING (tx) WHERE coalesce(d.c, 0) <> l.nrows\"" 2>&1)
+	orphans=$(as_pg "$PSQL -At -c 'SELECT count(*) FROM data d WHERE NOT EXISTS
+		(SELECT 1 FROM ledger l WHERE l.tx = d.tx)'" 2>&1)
+	acked=$(wc -l < "$WORK/acked")
+	if [ "$lost" -eq 0 ] && [ "$bad" = "0" ] && [ "$orphans" = "0" ] && [ "$acked" -gt 0 ]; then
+		echo "ok cycle $cycle: $acked commits acknowledged, all present and whole; $(wc -l < "$WORK/rolledback") rollbacks absent"
+		pass=$((pass + 1))
+	else
+		echo "not ok cycle $cycle: acknowledged $acked, lost $lost, ledger rows wrong: $bad, rows of uncommitted transactions: $orphans"
+		fail=$((fail + 1))
+	fi
+	cycle=$((cycle + 1))
+done
+as_pg "$PSQL -At -c \"SELECT 'rows ' || count(*) FROM data\"" 2>/dev/null
+as_pg "$PGBIN/pg_ctl -D $DATA -w stop -m fast" >/dev/null 2>&1
+[ "$fail" -eq 0 ] && [ -z "$1" ] && rm -rf "$WORK"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

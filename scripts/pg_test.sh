@@ -1,0 +1,73 @@
+#!/bin/sh
+# The PostgreSQL half of the test suite: builds and installs lsm_am, then
+# runs the pg_regress suites (sql/ + expected/), the isolation specs
+# (specs/ + expected/) and the crash-recovery test, each against its own
+# temporary cluster with lsm_am preloaded.  PostgreSQL refuses to run as
+# root: as root, the clusters run as the `postgres` user in a scratch
+# directory it owns.  Ends with "N passed, N failed".
+cd "$(dirname "$0")/.." || exit 2
+REPO=$(pwd)
+PGBIN=$(pg_config --bindir)
+PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+REGRESS="$PGXS_DIR/test/regress/pg_regress"
+ISOLATION="$PGXS_DIR/test/isolation/pg_isolation_regress"
+REGRESS_TESTS="setup basic mvcc ddl types stats"
+ISOLATION_TESTS="visibility update_conflict"
+
+make -s >/dev/null && make -s install >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+WORK=$(mktemp -d /tmp/lsm_am_test.XXXXXX)
+cp -r sql expected specs "$WORK"/
+RUNAS=""
+if [ "$(id -u)" -eq 0 ]; then
+	chown -R postgres "$WORK"
+	RUNAS="su postgres -s /bin/sh -c"
+fi
+as_pg() {
+	if [ -n "$RUNAS" ]; then $RUNAS "$*"; else sh -c "$*"; fi
+}
+
+pass=0
+fail=0
+# pg_regress prints "ok" / "FAILED" per test (PG 15: "test name ... ok")
+count() {
+	p=$(grep -cE '^(test |     |ok )?.* \.\.\. ok' "$1")
+	f=$(grep -cE '\.\.\. (FAILED|failed)' "$1")
+	pass=$((pass + p))
+	fail=$((fail + f))
+	[ "$p" -eq 0 ] && [ "$f" -eq 0 ] && fail=$((fail + 1))
+}
+
+echo "=== pg_regress: $REGRESS_TESTS"
+as_pg "cd $WORK && $REGRESS --inputdir=$WORK --outputdir=$WORK/regress \
+	--temp-instance=$WORK/regress/tmp_check --temp-config=$WORK/sql/lsm_am.conf \
+	--bindir=$PGBIN $REGRESS_TESTS" > "$WORK/regress.log" 2>&1
+cat "$WORK/regress.log"
+count "$WORK/regress.log"
+[ -f "$WORK/regress/regression.diffs" ] && cat "$WORK/regress/regression.diffs"
+
+echo "=== pg_isolation_regress: $ISOLATION_TESTS"
+as_pg "cd $WORK && $ISOLATION --inputdir=$WORK --outputdir=$WORK/isolation \
+	--temp-instance=$WORK/isolation/tmp_check --temp-config=$WORK/sql/lsm_am.conf \
+	--bindir=$PGBIN $ISOLATION_TESTS" > "$WORK/isolation.log" 2>&1
+cat "$WORK/isolation.log"
+count "$WORK/isolation.log"
+[ -f "$WORK/isolation/regression.diffs" ] && cat "$WORK/isolation/regression.diffs"
+
+echo "=== crash recovery"
+out=$(sh scripts/pg_crash_test.sh "$WORK/crash" 2>&1)
+rc=$?
+printf '%s\n' "$out"
+line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+if [ -z "$line" ]; then
+	fail=$((fail + 1))
+else
+	pass=$((pass + $(echo "$line" | cut -d' ' -f1)))
+	f=$(echo "$line" | cut -d' ' -f3)
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	fail=$((fail + f))
+fi
+
+[ "$fail" -eq 0 ] && rm -rf "$WORK"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
