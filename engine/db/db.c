@@ -592,42 +592,69 @@ static inline void cpu_relax(void)
 }
 
 /*
- * Moves visible_seq from first - 1 to last, after every earlier batch.
+ * Publication: visible_seq moves past a batch only once it and every
+ * earlier batch are wholly in the memtable, so a reader at visible_seq
+ * never sees part of a batch.
  *
- * The batch before ours is normally a few microseconds from publishing, so
- * we spin, then yield, and only then sleep on publish_cv: a futex sleep and
- * wake-up costs tens of microseconds, more than the wait it would save.
- * The sleeper and the publisher meet Dekker-style: the publisher stores
- * visible_seq then reads publish_waiters, a sleeper increments
- * publish_waiters then re-reads visible_seq (both sequentially consistent),
- * so at least one of them sees the other and no wake-up is lost.
+ * Each batch takes a ticket in sequence order (under write_mu).  A writer
+ * that has linked its nodes marks its ticket done in pub_ring, then
+ * advances visible_seq over every done ticket at the head, in order,
+ * whoever wrote them: a writer whose predecessor was descheduled does not
+ * wait for it to publish and then publish itself; the predecessor, when it
+ * runs again, publishes the whole run at once and wakes everyone with one
+ * broadcast.  (Publishing each batch in turn made every writer wait for
+ * the one before: a convoy of wake-ups with more writers than cores, as
+ * PostgreSQL's backends are.)
+ *
+ * Claiming the head: a slot is cleared by CAS (one advancer wins), then
+ * pub_ticket moves on; a slot is reused only by a ticket RING later, which
+ * is not handed out before pub_ticket has passed it.  A completer stores
+ * its slot then reads pub_ticket; an advancer stores pub_ticket then reads
+ * the next slot (sequentially consistent): one of them sees the other, so
+ * no done ticket is left unpublished.
+ *
+ * A writer returns once visible_seq covers its batch: spinning briefly,
+ * then sleeping on publish_cv.  Sleeper and advancer meet Dekker-style
+ * (publish_waiters, then visible_seq; visible_seq, then publish_waiters).
  */
-static void publish(lsm_region *r, uint64_t first, uint64_t last)
+static void complete_ticket(lsm_region *r, uint64_t ticket, uint64_t last)
 {
-	int i;
+	atomic_store(&r->pub_ring[ticket % LSM_PUB_RING], last);
+	for (;;) {
+		uint64_t head = atomic_load(&r->pub_ticket);
+		_Atomic uint64_t *slot = &r->pub_ring[head % LSM_PUB_RING];
+		uint64_t l = atomic_load(slot), v;
 
-	for (i = 0; atomic_load(&r->visible_seq) != first - 1; i++) {
-		if (i < 200) {
-			cpu_relax();
-			continue;
-		}
-		if (i < 300) {
-			sched_yield();
-			continue;
-		}
-		pthread_mutex_lock(&r->publish_mu);
-		atomic_fetch_add(&r->publish_waiters, 1);
-		while (atomic_load(&r->visible_seq) != first - 1)
-			pthread_cond_wait(&r->publish_cv, &r->publish_mu);
-		atomic_fetch_sub(&r->publish_waiters, 1);
-		pthread_mutex_unlock(&r->publish_mu);
-		break;
+		if (l == 0)
+			break;                /* the head is not done yet */
+		if (!atomic_compare_exchange_strong(slot, &l, 0))
+			continue;             /* another advancer took it */
+		atomic_store(&r->pub_ticket, head + 1);
+		v = atomic_load(&r->visible_seq);
+		while (v < l && !atomic_compare_exchange_weak(&r->visible_seq, &v, l))
+			;
 	}
-	atomic_store(&r->visible_seq, last);
 	if (atomic_load(&r->publish_waiters) > 0) {
 		pthread_mutex_lock(&r->publish_mu);
 		pthread_cond_broadcast(&r->publish_cv);
 		pthread_mutex_unlock(&r->publish_mu);
+	}
+}
+
+static void wait_visible(lsm_region *r, uint64_t last)
+{
+	for (int i = 0; atomic_load(&r->visible_seq) < last; i++) {
+		if (i < 200) {
+			cpu_relax();
+			continue;
+		}
+		pthread_mutex_lock(&r->publish_mu);
+		atomic_fetch_add(&r->publish_waiters, 1);
+		while (atomic_load(&r->visible_seq) < last)
+			pthread_cond_wait(&r->publish_cv, &r->publish_mu);
+		atomic_fetch_sub(&r->publish_waiters, 1);
+		pthread_mutex_unlock(&r->publish_mu);
+		break;
 	}
 }
 
@@ -748,7 +775,7 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
                      const uint8_t *rep, size_t len, uint32_t count)
 {
 	lsm_region *r = db->region;
-	uint64_t first, end_lsn = 0;
+	uint64_t first, end_lsn = 0, ticket;
 	uint32_t chunk = 0, slot = 0;
 	size_t need;
 	int rc, need_sync, synced_write = wo && wo->sync;
@@ -759,6 +786,12 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 		atomic_fetch_add(&r->wal.sync_writers, 1);
 	for (;;) {
 		pthread_mutex_lock(&r->write_mu);
+		if (r->next_ticket - atomic_load(&r->pub_ticket) >= LSM_PUB_RING) {
+			/* that many batches in flight: let some publish */
+			pthread_mutex_unlock(&r->write_mu);
+			sched_yield();
+			continue;
+		}
 		first = r->last_seq + 1;
 		if (r->wal.error || r->bg_error) {
 			rc = r->wal.error ? r->wal.error : r->bg_error;
@@ -790,6 +823,7 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 	if ((rc = lsm_wal_append(db, rep, len, first, &end_lsn)) != LSM_OK)
 		goto unlock;   /* sequences not consumed; the chunk stays unused */
 	r->last_seq += count;
+	ticket = r->next_ticket++;
 	atomic_store(&r->mem[slot].last_seq, r->last_seq);
 	if (synced_write)
 		atomic_fetch_add(&r->wal.sync_records, 1);
@@ -801,7 +835,8 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 	 * the record is logged and will be durable with the next sync */
 	if (rc == LSM_OK || rc == LSM_BUSY)
 		lsm_mem_insert_batch(lsm_slot_arena(r, slot), chunk, rep, len, first);
-	publish(r, first, first + count - 1);
+	complete_ticket(r, ticket, first + count - 1);
+	wait_visible(r, first + count - 1);
 	atomic_fetch_add_explicit(&r->n_writes, 1, memory_order_relaxed);
 	/* counted until the very end: a leader gathering its group waits for
 	 * writers that are about to come back with their next record */

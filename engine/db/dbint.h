@@ -75,6 +75,7 @@ static inline uint32_t lsm_batch_rep_count(const uint8_t *rep) { return lsm_get_
 /* ---- the region */
 #define LSM_REGION_MAGIC   UINT64_C(0x4c534d5245474e31)   /* "LSMREGN1" */
 #define LSM_MAX_SNAPSHOTS  1024
+#define LSM_PUB_RING       4096   /* batches in flight at most */
 
 typedef struct lsm_wal_shared {
 	/* under write_mu */
@@ -185,6 +186,7 @@ typedef struct lsm_region {
 	uint64_t next_file_number;
 	_Atomic uint64_t edit_seq;    /* edits logged since the region was set up */
 	uint32_t nzombies;
+	int      manifest_failed;     /* a manifest write failed: delete nothing */
 	int      zombies_lost;        /* the list overflowed: sweep by listing */
 	lsm_zombie zombies[LSM_MAX_ZOMBIES];
 	uint64_t procs_off;
@@ -200,6 +202,11 @@ typedef struct lsm_region {
 	uint64_t last_seq;            /* under write_mu: last sequence handed out */
 	_Atomic uint64_t visible_seq; /* readers read at this */
 	_Atomic uint32_t publish_waiters; /* sleepers on publish_cv */
+	/* publication in ticket order (db.c): a done ticket's slot holds its
+	 * batch's last sequence, 0 otherwise */
+	uint64_t next_ticket;         /* under write_mu */
+	_Atomic uint64_t pub_ticket;  /* the first ticket not yet published */
+	_Atomic uint64_t pub_ring[LSM_PUB_RING];
 
 	lsm_wal_shared wal;
 

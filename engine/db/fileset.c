@@ -345,6 +345,10 @@ int lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e)
 		rotate_to = r->next_file_number++;
 	lsm_edit_set_next_file(e, r->next_file_number);
 	rc = lsm_manifest_log_and_apply(db->manifest, &db->mstate, e, rotate_to);
+	if (rc != LSM_OK && db->manifest->error)
+		/* the edit may or may not be on disk: its tables may be live
+		 * after a reopen, so nothing is deleted any more (manifest.h) */
+		r->manifest_failed = 1;
 	if (rc == LSM_OK) {
 		tag = atomic_load(&r->edit_seq) + 1;
 		add_zombies(r, e, tag);
@@ -460,7 +464,7 @@ void lsm_db_remove_obsolete(lsm_db *db)
 	int sweep;
 
 	pthread_mutex_lock(&r->manifest_mu);
-	if (catch_up_locked(db) != LSM_OK) {
+	if (r->manifest_failed || catch_up_locked(db) != LSM_OK) {
 		pthread_mutex_unlock(&r->manifest_mu);
 		return;                               /* try again next time */
 	}

@@ -174,15 +174,11 @@ static int flush_slot(lsm_db *db, int slot)
 	if (rc == LSM_OK) {
 		uint64_t log_number = oldest_needed_segment(db, slot);
 
+		/* applying only ever raises these (and sets db->flushed_seq and
+		 * db->log_number from the result) */
 		lsm_edit_set_log_number(&e, log_number);
-		if (last > db->flushed_seq)
-			lsm_edit_set_last_sequence(&e, last);
+		lsm_edit_set_last_sequence(&e, last);
 		rc = lsm_db_log_and_apply(db, &e);
-		if (rc == LSM_OK) {
-			db->log_number = log_number;
-			if (last > db->flushed_seq)
-				db->flushed_seq = last;
-		}
 	}
 	lsm_edit_free(&e);
 	lsm_file_meta_unref(meta);
