@@ -54,19 +54,24 @@ cat "$WORK/isolation.log"
 count "$WORK/isolation.log"
 [ -f "$WORK/isolation/regression.diffs" ] && cat "$WORK/isolation/regression.diffs"
 
-echo "=== crash recovery"
-out=$(sh scripts/pg_crash_test.sh "$WORK/crash" 2>&1)
-rc=$?
-printf '%s\n' "$out"
-line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-if [ -z "$line" ]; then
-	fail=$((fail + 1))
-else
+# a script test: its "N passed, N failed" line is added in
+script_test() {
+	echo "=== $1"
+	out=$(sh "$2" "$3" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+	if [ -z "$line" ]; then
+		fail=$((fail + 1))
+		return
+	fi
 	pass=$((pass + $(echo "$line" | cut -d' ' -f1)))
 	f=$(echo "$line" | cut -d' ' -f3)
 	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	fail=$((fail + f))
-fi
+}
+script_test "without shared_preload_libraries" scripts/pg_preload_test.sh "$WORK/preload"
+script_test "crash recovery" scripts/pg_crash_test.sh "$WORK/crash"
 
 [ "$fail" -eq 0 ] && rm -rf "$WORK"
 echo "$pass passed, $fail failed"

@@ -183,9 +183,12 @@ local_entry(Relation rel)
 void
 lsm_rowid_alloc(Relation rel, int n, uint64 *first)
 {
-	LocalRowids *local = local_entry(rel);
+	LocalRowids *local;
 	SharedRowids *e;
 	uint64		want;
+
+	(void) lsm_am_db();			/* the shared state exists (preloaded) */
+	local = local_entry(rel);
 
 	if (local->end - local->next >= (uint64) n)
 	{
@@ -224,6 +227,7 @@ lsm_rowid_high(Relation rel)
 	SharedRowids *e;
 	uint64		high;
 
+	(void) lsm_am_db();			/* the shared state exists (preloaded) */
 	LWLockAcquire(rowid_lock, LW_SHARED);
 	e = hash_search(shared_rowids, &rel->rd_node, HASH_FIND, NULL);
 	if (e)
@@ -242,6 +246,7 @@ lsm_rowid_high(Relation rel)
 void
 lsm_rowid_forget(const RelFileNode *rnode)
 {
+	(void) lsm_am_db();
 	LWLockAcquire(rowid_lock, LW_EXCLUSIVE);
 	hash_search(shared_rowids, rnode, HASH_REMOVE, NULL);
 	LWLockRelease(rowid_lock);

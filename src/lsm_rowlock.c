@@ -59,6 +59,7 @@ stripe(const RelFileNode *rnode, uint64 rowid)
 
 	if (!tranche_registered)
 	{
+		(void) lsm_am_db();		/* errors unless preloaded */
 		LWLockRegisterTranche(row_locks->tranche_id, "lsm_row");
 		tranche_registered = true;
 	}
