@@ -1,7 +1,9 @@
 #!/bin/sh
 # Crash recovery of lsm tables: concurrent inserting transactions, kill -9
 # of the postmaster (and every server process) at a random moment, restart,
-# verify.  Each cycle passes when, after the restart:
+# verify; every 4th cycle instead kills one backend, and the postmaster
+# itself resets shared memory and restarts (workers included).  Each cycle
+# passes when, after the restart:
 #   - every transaction whose COMMIT was acknowledged is in the ledger
 #     (a heap table: PostgreSQL's own account of what committed);
 #   - every ledger transaction has exactly its rows in the lsm table;
@@ -38,7 +40,7 @@ lsm.memtable_size = 2
 lsm.l0_compaction_trigger = 2
 lsm.target_file_size = 1
 synchronous_commit = on
-restart_after_crash = off
+restart_after_crash = on
 EOF
 start_server || { cat "$WORK/server.log"; echo "0 passed, 1 failed"; exit 1; }
 as_pg "$PSQL -c 'CREATE EXTENSION lsm_am' \
@@ -83,6 +85,21 @@ crash() {
 	done
 }
 
+# kill -9 of one backend: the postmaster resets shared memory and restarts
+kill_backend() {
+	pm=$(head -n 1 "$DATA/postmaster.pid" 2>/dev/null)
+	victim=$(pgrep -P "$pm" -f "postgres: postgres postgres" | head -n 1)
+	[ -n "$victim" ] && kill -9 "$victim"
+	sleep 0.5
+	t=0
+	until as_pg "$PGBIN/pg_isready -q -h $WORK -p $PORT" && [ "$(as_pg "$PSQL -At -c \"SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'lsm_am%'\"" 2>/dev/null)" = "2" ]; do
+		sleep 0.2
+		t=$((t + 1))
+		[ $t -gt 300 ] && return 1
+	done
+	return 0
+}
+
 pass=0
 fail=0
 cycle=1
@@ -96,11 +113,21 @@ while [ $cycle -le "$CYCLES" ]; do
 	done
 	# 0.3 .. 2.3 s of writing, then the crash
 	sleep "$(awk -v s="$$$cycle" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 2 }')"
-	crash
-	wait
+	how="postmaster killed"
+	if [ $((cycle % 4)) -eq 0 ]; then
+		how="a backend killed, postmaster reset"
+		kill_backend
+		restarted=$?
+		wait
+	else
+		crash
+		wait
+		start_server
+		restarted=$?
+	fi
 	cat "$WORK"/w*.out | grep '^ACK ' | cut -d' ' -f2 | sort > "$WORK/acked"
 	cat "$WORK"/w*.out | grep '^RB ' | cut -d' ' -f2 | sort > "$WORK/rolledback"
-	if ! start_server; then
+	if [ "$restarted" -ne 0 ]; then
 		echo "not ok cycle $cycle: the server did not come back"
 		tail -n 20 "$WORK/server.log"
 		fail=$((fail + 1))
@@ -114,10 +141,10 @@ while [ $cycle -le "$CYCLES" ]; do
 		(SELECT 1 FROM ledger l WHERE l.tx = d.tx)'" 2>&1)
 	acked=$(wc -l < "$WORK/acked")
 	if [ "$lost" -eq 0 ] && [ "$bad" = "0" ] && [ "$orphans" = "0" ] && [ "$acked" -gt 0 ]; then
-		echo "ok cycle $cycle: $acked commits acknowledged, all present and whole; $(wc -l < "$WORK/rolledback") rollbacks absent"
+		echo "ok cycle $cycle ($how): $acked commits acknowledged, all present and whole; $(wc -l < "$WORK/rolledback") rollbacks absent"
 		pass=$((pass + 1))
 	else
-		echo "not ok cycle $cycle: acknowledged $acked, lost $lost, ledger rows wrong: $bad, rows of uncommitted transactions: $orphans"
+		echo "not ok cycle $cycle ($how): acknowledged $acked, lost $lost, ledger rows wrong: $bad, rows of uncommitted transactions: $orphans"
 		fail=$((fail + 1))
 	fi
 	cycle=$((cycle + 1))
