@@ -150,6 +150,10 @@ open_iterator(LsmScanDesc scan)
 	ro.lower_bound_len = LSM_KEY_LEN;
 	ro.upper_bound = scan->hi;
 	ro.upper_bound_len = LSM_KEY_LEN;
+	/* like heap's bulk-read strategy: a sequential scan of a table larger
+	 * than a quarter of the block cache reads around it, not through it */
+	ro.no_fill_cache = (scan->base.rs_flags & SO_TYPE_SEQSCAN) &&
+		lsm_rowid_high(rel) * 128 > ((uint64) lsm_block_cache_size_mb << 20) / 4;
 	lsm_am_check(lsm_iter_create(lsm_am_db(), &ro, &scan->it), "start a scan");
 	scan->it_owner = lsm_xact_remember_iter(scan->it);
 	scan->positioned = false;

@@ -532,13 +532,15 @@ void lsm_readview_acquire(lsm_db *db, lsm_readview *rv);
 void lsm_readview_acquire_latest(lsm_db *db, lsm_readview *rv, uint64_t *seq);
 void lsm_readview_release(lsm_db *db, lsm_readview *rv);
 /* One internal iterator over all of rv's point entries. */
-int  lsm_readview_iter(lsm_db *db, const lsm_readview *rv, lsm_iiter **out);
+/* fill_cache 0: blocks read are not added to the block cache (scans). */
+int  lsm_readview_iter(lsm_db *db, const lsm_readview *rv, int fill_cache, lsm_iiter **out);
 /* Collects rv's range tombstones visible at seq into out (initialised
  * here; free it even on error); with key non-NULL only sources whose range
  * holds key are read. */
 int  lsm_readview_rdels(lsm_db *db, const lsm_readview *rv, uint64_t seq,
                         const void *key, size_t klen, lsm_rdel_set *out);
-lsm_iiter *lsm_level_iter_create(lsm_db *db, const struct lsm_version *v, int level);
+lsm_iiter *lsm_level_iter_create(lsm_db *db, const struct lsm_version *v, int level,
+                                 int fill_cache);
 /* The newest version of key at seq in rv: LSM_OK with a malloc'd copy,
  * LSM_NOTFOUND when absent or deleted, or an error. */
 int  lsm_readview_get(lsm_db *db, const lsm_readview *rv, const void *key,

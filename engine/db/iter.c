@@ -52,6 +52,7 @@ struct lsm_iter {
 	lsm_buf held_key, held_value;
 	lsm_buf lower, upper;
 	int has_lower, has_upper;
+	int fill_cache;         /* 0: a scan that should not evict the cache */
 	/* the db's list of open iterators, for lsm_iter_release_retired */
 	pthread_t owner;
 	int registered;
@@ -125,6 +126,7 @@ int lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out)
 		it->has_lower = 1;
 		lsm_buf_put_bytes(&it->lower, ro->lower_bound, ro->lower_bound_len);
 	}
+	it->fill_cache = !(ro && ro->no_fill_cache);
 	if (ro && ro->upper_bound) {
 		it->has_upper = 1;
 		lsm_buf_put_bytes(&it->upper, ro->upper_bound, ro->upper_bound_len);
@@ -142,7 +144,7 @@ int lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out)
 	lsm_readview_acquire(db, &it->rv);
 	if (it->lower.err || it->upper.err)
 		rc = LSM_NOMEM;
-	else if ((rc = lsm_readview_iter(db, &it->rv, &it->in)) == LSM_OK)
+	else if ((rc = lsm_readview_iter(db, &it->rv, it->fill_cache, &it->in)) == LSM_OK)
 		rc = load_rdels(it);
 	if (rc != LSM_OK) {
 		lsm_iter_destroy(it);
@@ -216,7 +218,7 @@ static int reopen(lsm_iter *it)
 	int rc;
 
 	lsm_readview_acquire(it->db, &rv);
-	if ((rc = lsm_readview_iter(it->db, &rv, &in)) != LSM_OK) {
+	if ((rc = lsm_readview_iter(it->db, &rv, it->fill_cache, &in)) != LSM_OK) {
 		lsm_readview_release(it->db, &rv);
 		return rc;
 	}

@@ -232,6 +232,7 @@ typedef struct level_iter {
 	lsm_db *db;
 	const lsm_version *v;        /* the read view holds the reference */
 	int level;
+	int fill_cache;
 	size_t idx;                  /* file under the cursor */
 	lsm_iiter *cur;              /* its table iterator, or NULL */
 	int status;
@@ -252,7 +253,7 @@ static int level_open(level_iter *li, size_t idx)
 	if (idx >= li->v->nfiles[li->level])
 		return LSM_OK;
 	if ((rc = lsm_tcache_get(li->db, li->v->files[li->level][idx]->number, &t)) == LSM_OK)
-		rc = lsm_table_iter_create(t, 1, &li->cur);
+		rc = lsm_table_iter_create(t, li->fill_cache, &li->cur);
 	if (rc != LSM_OK)
 		li->status = rc;
 	return rc;
@@ -355,7 +356,8 @@ static const lsm_iiter level_vtable = {
 	level_trailer, level_value, level_status, level_destroy,
 };
 
-lsm_iiter *lsm_level_iter_create(lsm_db *db, const lsm_version *v, int level)
+lsm_iiter *lsm_level_iter_create(lsm_db *db, const lsm_version *v, int level,
+                                 int fill_cache)
 {
 	level_iter *li = calloc(1, sizeof *li);
 
@@ -365,12 +367,13 @@ lsm_iiter *lsm_level_iter_create(lsm_db *db, const lsm_version *v, int level)
 	li->db = db;
 	li->v = v;
 	li->level = level;
+	li->fill_cache = fill_cache;
 	return &li->base;
 }
 
 /* ------------------------------------------------------- merged iterator */
 
-int lsm_readview_iter(lsm_db *db, const lsm_readview *rv, lsm_iiter **out)
+int lsm_readview_iter(lsm_db *db, const lsm_readview *rv, int fill_cache, lsm_iiter **out)
 {
 	const lsm_version *v = rv->version;
 	size_t cap = (size_t)rv->mem.n + v->nfiles[0] + LSM_MAX_LEVELS;
@@ -389,12 +392,12 @@ int lsm_readview_iter(lsm_db *db, const lsm_readview *rv, lsm_iiter **out)
 		lsm_table *t;
 
 		if ((rc = lsm_tcache_get(db, v->files[0][i]->number, &t)) == LSM_OK &&
-		    (rc = lsm_table_iter_create(t, 1, &kids[n])) == LSM_OK)
+		    (rc = lsm_table_iter_create(t, fill_cache, &kids[n])) == LSM_OK)
 			n++;
 	}
 	for (int l = 1; l < LSM_MAX_LEVELS && rc == LSM_OK; l++)
 		if (v->nfiles[l] > 0) {
-			if ((kids[n] = lsm_level_iter_create(db, v, l)) != NULL)
+			if ((kids[n] = lsm_level_iter_create(db, v, l, fill_cache)) != NULL)
 				n++;
 			else
 				rc = LSM_NOMEM;

@@ -184,6 +184,8 @@ typedef struct lsm_read_options {
 	size_t      lower_bound_len;
 	const void *upper_bound;       /* iterators: keys < upper (NULL: none) */
 	size_t      upper_bound_len;
+	int         no_fill_cache;     /* iterators: blocks read do not enter the block
+	                                * cache (a large scan would only evict it) */
 } lsm_read_options;
 
 /* --------------------------------------------------------------- the db */

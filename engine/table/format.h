@@ -315,9 +315,20 @@ int lsm_table_open_internal(lsm_env *env, const char *path,
  * its crc and decompresses it: *mem is malloc'd, *data and *len its contents.
  * LSM_CORRUPTION (with *why) or an env error / LSM_NOMEM.
  */
+/* Sequential readers (scans, compaction) read ahead: one read fills a
+ * window of several blocks, later blocks are copied from it. */
+typedef struct lsm_readahead {
+	uint8_t *buf;
+	size_t cap;
+	uint64_t off;                 /* file offset of buf[0] */
+	size_t len;                   /* bytes of the window */
+} lsm_readahead;
+#define LSM_READAHEAD_BYTES (256u << 10)
+
 int lsm_table_read_raw(lsm_table *t, const lsm_block_handle *h,
                        uint64_t limit, uint8_t **mem, const uint8_t **data,
-                       size_t *len, const char **why);
+                       size_t *len, const char **why,
+                       lsm_readahead *ra);
 
 /* Decodes an index/metaindex value that must be exactly one handle. */
 int lsm_block_iter_handle(const lsm_block_iter *it, lsm_block_handle *h);
@@ -332,7 +343,7 @@ typedef struct lsm_block_ref {
 } lsm_block_ref;
 
 int  lsm_table_load_block(lsm_table *t, const lsm_block_handle *h,
-                          int fill_cache, lsm_block_ref *ref);
+                          int fill_cache, lsm_readahead *ra, lsm_block_ref *ref);
 void lsm_table_release_block(lsm_table *t, lsm_block_ref *ref);
 
 #endif

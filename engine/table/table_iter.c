@@ -34,6 +34,7 @@ typedef struct table_iter {
 	uint64_t       block_off;
 	lsm_block      blk;
 	lsm_block_ref  ref;
+	lsm_readahead  ra;          /* without the cache: reads run sequentially */
 	uint8_t       *target;      /* encoded seek key: tinline or heap */
 	size_t         target_cap;  /* of the heap buffer */
 	uint8_t        tinline[96]; /* most seeks (and gets) need no malloc */
@@ -49,6 +50,7 @@ static void ti_init(table_iter *ti, lsm_table *t, int fill_cache)
 	lsm_block_iter_init(&ti->data_it, &ti->blk, LSM_BLOCK_IKEYS);
 	ti->have_block = 0;
 	memset(&ti->ref, 0, sizeof ti->ref);
+	memset(&ti->ra, 0, sizeof ti->ra);
 	ti->target = NULL;
 	ti->target_cap = 0;
 }
@@ -68,6 +70,8 @@ static void ti_cleanup(table_iter *ti)
 	lsm_block_iter_free(&ti->data_it);
 	free(ti->target);
 	ti->target = NULL;
+	free(ti->ra.buf);
+	memset(&ti->ra, 0, sizeof ti->ra);
 }
 
 static void ti_fail(table_iter *ti, int rc)
@@ -90,7 +94,8 @@ static int ti_load(table_iter *ti)
 		return LSM_OK;
 	}
 	ti_release(ti);
-	rc = lsm_table_load_block(ti->t, &h, ti->fill_cache, &ti->ref);
+	rc = lsm_table_load_block(ti->t, &h, ti->fill_cache,
+	                          ti->fill_cache ? NULL : &ti->ra, &ti->ref);
 	if (rc != LSM_OK)
 		return rc;
 	ti->have_block = 1;

@@ -43,9 +43,45 @@ static int corrupt(lsm_table_problem *prob, uint64_t off, const char *msg)
 
 /* ------------------------------------------------------------ raw blocks */
 
+/* n bytes at off, through the read-ahead window when there is one (the
+ * window never extends past limit). */
+static int read_block_bytes(lsm_table *t, lsm_readahead *ra, uint64_t off, uint64_t limit,
+                            uint8_t *buf, size_t n, size_t *got)
+{
+	size_t want;
+	int rc;
+
+	if (ra == NULL)
+		return t->env->read(t->file, off, buf, n, got);
+	if (off < ra->off || off + n > ra->off + ra->len) {
+		want = n > LSM_READAHEAD_BYTES ? n : LSM_READAHEAD_BYTES;
+		if (want > limit - off)
+			want = (size_t)(limit - off);
+		if (want < n)
+			want = n;
+		if (want > ra->cap) {
+			uint8_t *nb = realloc(ra->buf, want);
+
+			if (nb == NULL)
+				return t->env->read(t->file, off, buf, n, got);
+			ra->buf = nb;
+			ra->cap = want;
+		}
+		ra->len = 0;
+		if ((rc = t->env->read(t->file, off, ra->buf, want, &ra->len)) != LSM_OK) {
+			ra->len = 0;
+			return rc;
+		}
+		ra->off = off;
+	}
+	*got = off + n <= ra->off + ra->len ? n : (size_t)(ra->off + ra->len - off);
+	memcpy(buf, ra->buf + (off - ra->off), *got);
+	return LSM_OK;
+}
+
 int lsm_table_read_raw(lsm_table *t, const lsm_block_handle *h,
                        uint64_t limit, uint8_t **mem, const uint8_t **data,
-                       size_t *len, const char **why)
+                       size_t *len, const char **why, lsm_readahead *ra)
 {
 	uint8_t *buf, *out;
 	const uint8_t *p, *end;
@@ -65,7 +101,7 @@ int lsm_table_read_raw(lsm_table *t, const lsm_block_handle *h,
 	buf = malloc(n);
 	if (buf == NULL)
 		return LSM_NOMEM;
-	rc = t->env->read(t->file, h->offset, buf, n, &got);
+	rc = read_block_bytes(t, ra, h->offset, limit, buf, n, &got);
 	if (rc != LSM_OK) {
 		free(buf);
 		*why = "read error";
@@ -123,7 +159,7 @@ int lsm_table_read_raw(lsm_table *t, const lsm_block_handle *h,
 }
 
 int lsm_table_load_block(lsm_table *t, const lsm_block_handle *h,
-                         int fill_cache, lsm_block_ref *ref)
+                         int fill_cache, lsm_readahead *ra, lsm_block_ref *ref)
 {
 	const char *why;
 	uint8_t *mem;
@@ -140,7 +176,7 @@ int lsm_table_load_block(lsm_table *t, const lsm_block_handle *h,
 		LSM_TABLE_STAT_ADD(t, st_cache_hits, 1);
 		return LSM_OK;
 	}
-	rc = lsm_table_read_raw(t, h, t->data_end, &mem, &data, &len, &why);
+	rc = lsm_table_read_raw(t, h, t->data_end, &mem, &data, &len, &why, ra);
 	if (rc != LSM_OK)
 		return rc;
 	LSM_TABLE_STAT_ADD(t, st_block_reads, 1);
@@ -179,7 +215,7 @@ static int read_meta(lsm_table *t, const lsm_block_handle *h, uint64_t limit,
 	const char *why = NULL;
 	const uint8_t *data;
 	size_t len;
-	int rc = lsm_table_read_raw(t, h, limit, mem, &data, &len, &why);
+	int rc = lsm_table_read_raw(t, h, limit, mem, &data, &len, &why, NULL);
 
 	if (rc != LSM_OK) {
 		if (prob && why) {
@@ -516,7 +552,7 @@ static int load_tables(lsm_table *t, lsm_table_problem *prob)
 
 	if (t->has_filter) {
 		rc = lsm_table_read_raw(t, &t->filter_h, t->metaindex_h.offset, &mem,
-		                        &data, &len, &why);
+		                        &data, &len, &why, NULL);
 		if (rc != LSM_OK) {
 			if (rc == LSM_CORRUPTION)
 				corrupt(prob, t->filter_h.offset, why);

@@ -78,7 +78,7 @@ static int walk_block(walk *w, const lsm_block_handle *h, const uint8_t *sep,
 	lsm_block_iter it;
 	int rc, first = 1;
 
-	rc = lsm_table_read_raw(w->t, h, w->t->data_end, &mem, &data, &len, &why);
+	rc = lsm_table_read_raw(w->t, h, w->t->data_end, &mem, &data, &len, &why, NULL);
 	if (rc != LSM_OK) {
 		info->bad_offset = h->offset;
 		snprintf(info->message, sizeof info->message, "data block: %s", why);
