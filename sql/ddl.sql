@@ -46,6 +46,27 @@ DROP TABLE d3;
 CREATE TABLE d3 (x int) USING lsm;
 SELECT count(*) FROM d3;
 DROP TABLE d3;
+-- DROP gives the space back: a worker compacts the dropped key range
+CREATE TABLE big (id int, pad text) USING lsm;
+INSERT INTO big SELECT g, md5((g * 6)::text) || md5((g * 6 + 1)::text) || md5((g * 6 + 2)::text) ||
+  md5((g * 6 + 3)::text) || md5((g * 6 + 4)::text) || md5((g * 6 + 5)::text)
+  FROM generate_series(1, 40000) g;
+SELECT lsm_flush();
+CREATE TEMP TABLE level_bytes AS
+  SELECT sum(value) AS before FROM lsm_stats() WHERE name LIKE 'level%_bytes';
+SELECT before > 4000000 AS on_disk FROM level_bytes;
+DROP TABLE big;
+DO $$
+BEGIN
+  FOR i IN 1..600 LOOP
+    EXIT WHEN (SELECT sum(value) FROM lsm_stats() WHERE name LIKE 'level%_bytes') <
+              (SELECT before FROM level_bytes) - 4000000;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+SELECT (SELECT sum(value) FROM lsm_stats() WHERE name LIKE 'level%_bytes') <
+       (SELECT before FROM level_bytes) - 4000000 AS space_reclaimed;
+DROP TABLE level_bytes;
 -- refused, with a clear error
 CREATE TEMP TABLE tt (x int) USING lsm;
 CREATE UNLOGGED TABLE ut (x int) USING lsm;

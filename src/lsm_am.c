@@ -111,6 +111,7 @@ lsm_shmem_request(void)
 	RequestAddinShmemSpace(add_size(engine_region_size, PG_CACHE_LINE_SIZE));
 	RequestAddinShmemSpace(lsm_rowid_shmem_size());
 	RequestAddinShmemSpace(lsm_rowlock_shmem_size());
+	RequestAddinShmemSpace(lsm_worker_shmem_size());
 	RequestNamedLWLockTranche("lsm_am", 1);
 }
 
@@ -139,6 +140,7 @@ lsm_shmem_startup(void)
 	}
 	lsm_rowid_shmem_init();
 	lsm_rowlock_shmem_init();
+	lsm_worker_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -202,6 +204,7 @@ lsm_am_db(void)
 	o.wait_hook = interrupt_pending;
 	o.compaction_filter = lsm_gc_filter;
 	o.replay_filter = lsm_replay_filter;
+	o.flush_hook = lsm_flush_pg_wal;
 	lsm_gc_set_forgotten_from(checkpoint_next_xid());
 	dir = psprintf("%s/%s", DataDir, LSM_DATA_DIR);
 	for (;;)

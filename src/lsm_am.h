@@ -60,12 +60,16 @@ extern void lsm_replay_filter(void *arg, const void *key, size_t klen, void *val
 							  size_t vlen);
 /* lsm_xact.c: logs xid in PostgreSQL's WAL before its first row */
 extern TransactionId lsm_xact_write_xid(void);
-/* PostgreSQL's WAL flushed as far as it is written: before a memtable
- * flush (see lsm_gc.c, recovery) */
-extern void lsm_flush_pg_wal(void);
+/* The engine's flush hook: PostgreSQL's WAL flushed as far as it is
+ * written, before a memtable becomes a file (see lsm_gc.c, recovery) */
+extern int	lsm_flush_pg_wal(void *arg);
 
 /* lsm_worker.c */
 extern void lsm_register_workers(void);
+extern Size lsm_worker_shmem_size(void);
+extern void lsm_worker_shmem_init(void);
+/* Asks a compaction worker to compact rnode's key range (after a DROP). */
+extern void lsm_request_compaction(const RelFileNode *rnode);
 PGDLLEXPORT extern void lsm_worker_main(Datum arg);
 
 /* lsm_handler.c */

@@ -139,7 +139,6 @@ lsm_relation_size(PG_FUNCTION_ARGS)
 Datum
 lsm_flush_all(PG_FUNCTION_ARGS)
 {
-	lsm_flush_pg_wal();
 	lsm_am_check(lsm_flush(lsm_am_db()), "flush its memtables");
 	PG_RETURN_VOID();
 }

@@ -81,9 +81,10 @@ lsm_gc_filter(void *arg, int level, const void *key, size_t klen,
  * Recovery.  A transaction that wrote only to lsm tables may have left no
  * trace in PostgreSQL's WAL that survived the crash; PostgreSQL then hands
  * its xid out again, and if the new owner commits, the old rows would turn
- * visible.  Every xid is logged (lsm_xact_log_xid) before its first row,
- * and memtables are flushed only after PostgreSQL's WAL (lsm_worker.c),
- * so such rows can only be in the part of the engine WAL that is replayed.
+ * visible.  Every xid is logged (lsm_xact_write_xid) before its first row,
+ * and a memtable becomes a file only after PostgreSQL's WAL is flushed (the
+ * engine's flush hook, lsm_flush_pg_wal), so such rows can only be in the
+ * part of the engine WAL that is replayed.
  * The replay filter sees each of them: an xid at or past the next xid of
  * PostgreSQL's checkpoint after its own recovery never committed, so a row
  * it inserted becomes invisible (xmin invalid; compaction removes it) and

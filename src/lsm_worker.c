@@ -29,9 +29,86 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "utils/timestamp.h"
 
 #include "lsm_am.h"
+#include "lsm_row.h"
+
+/*
+ * Compaction requests: a committed DROP or TRUNCATE asks for its old key
+ * range to be compacted, so its space comes back without waiting for
+ * enough new writes to trigger a compaction there.  A full queue drops
+ * the request (the space then comes back with ordinary compactions).
+ */
+#define MAX_REQUESTS 64
+
+typedef struct CompactRequests
+{
+	slock_t		mutex;
+	int			n;
+	RelFileNode ranges[MAX_REQUESTS];
+} CompactRequests;
+
+static CompactRequests *requests = NULL;
+
+Size
+lsm_worker_shmem_size(void)
+{
+	return sizeof(CompactRequests);
+}
+
+void
+lsm_worker_shmem_init(void)
+{
+	bool		found;
+
+	requests = ShmemInitStruct("lsm_am compaction requests", sizeof(CompactRequests), &found);
+	if (!found)
+	{
+		SpinLockInit(&requests->mutex);
+		requests->n = 0;
+	}
+}
+
+void
+lsm_request_compaction(const RelFileNode *rnode)
+{
+	if (requests == NULL)
+		return;
+	SpinLockAcquire(&requests->mutex);
+	if (requests->n < MAX_REQUESTS)
+		requests->ranges[requests->n++] = *rnode;
+	SpinLockRelease(&requests->mutex);
+}
+
+static bool
+take_request(RelFileNode *rnode)
+{
+	bool		got = false;
+
+	SpinLockAcquire(&requests->mutex);
+	if (requests->n > 0)
+	{
+		*rnode = requests->ranges[--requests->n];
+		got = true;
+	}
+	SpinLockRelease(&requests->mutex);
+	return got;
+}
+
+/* Compacts every key of rnode (rows, row-id mark), after a flush. */
+static int
+compact_relation_range(lsm_db *db, const RelFileNode *rnode)
+{
+	uint8		lo[LSM_KEY_LEN],
+				hi[LSM_KEY_LEN];
+
+	lsm_key_encode(lo, rnode, 0);
+	lsm_key_encode(hi, rnode, LSM_ROWID_RESERVE);
+	return lsm_compact_range(db, lo, LSM_KEY_LEN, hi, LSM_KEY_LEN);
+}
 
 void
 lsm_register_workers(void)
@@ -84,11 +161,6 @@ flush_worker(lsm_db *db)
 		HandleMainLoopInterrupts();
 		if (ShutdownRequestPending)
 			break;
-		/* PostgreSQL's WAL first: it holds the xids of the rows about to
-		 * become a file (lsm_gc.c, recovery) */
-		(void) lsm_background_step(db, 0, &pending);
-		if (pending & LSM_WORK_FLUSH)
-			lsm_flush_pg_wal();
 		rc = lsm_background_step(db, LSM_WORK_FLUSH, &pending);
 		if (rc == LSM_OK && TimestampDifferenceExceeds(last_sync, GetCurrentTimestamp(),
 													   lsm_wal_sync_delay_ms))
@@ -109,10 +181,7 @@ flush_worker(lsm_db *db)
 	/* clean shutdown: everything into tables, the log synced */
 	if (!failed)
 	{
-		int			rc;
-
-		lsm_flush_pg_wal();
-		rc = lsm_flush(db);
+		int			rc = lsm_flush(db);
 
 		if (rc == LSM_OK)
 			rc = lsm_sync_wal(db);
@@ -136,6 +205,18 @@ compaction_worker(lsm_db *db)
 		if (ShutdownRequestPending)
 			break;
 		lsm_gc_refresh_horizon();
+		{
+			RelFileNode rnode;
+
+			if (take_request(&rnode))
+			{
+				rc = compact_relation_range(db, &rnode);
+				if (rc != LSM_OK && !failed)
+					report_step_failure(rc, "compact a dropped table's range");
+				failed = failed || rc != LSM_OK;
+				continue;
+			}
+		}
 		rc = lsm_background_step(db, LSM_WORK_COMPACT, &pending);
 		if (rc != LSM_OK)
 		{

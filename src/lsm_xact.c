@@ -83,11 +83,32 @@ lsm_xact_write_xid(void)
 	return xid;
 }
 
-void
-lsm_flush_pg_wal(void)
+/*
+ * The engine's flush hook: before a memtable becomes a file, PostgreSQL's
+ * WAL is flushed as far as it was written, which covers the xid record of
+ * every row in the memtable (each was logged before its row).  An error
+ * must not unwind through the engine: it fails the flush instead.
+ */
+int
+lsm_flush_pg_wal(void *arg)
 {
-	if (!RecoveryInProgress())
-		XLogFlush(GetXLogInsertRecPtr());
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile int failed = 0;
+
+	PG_TRY();
+	{
+		if (!RecoveryInProgress())
+			XLogFlush(GetXLogInsertRecPtr());
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		failed = 1;
+	}
+	PG_END_TRY();
+	return failed;
 }
 
 void
@@ -174,6 +195,8 @@ carry_out(PendingRange *p, bool after_commit)
 	{
 		lsm_delete_relation_range(&p->rnode);
 		lsm_rowid_forget(&p->rnode);
+		if (after_commit)
+			lsm_request_compaction(&p->rnode);	/* the space comes back */
 	}
 	PG_CATCH();
 	{

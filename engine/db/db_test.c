@@ -340,6 +340,46 @@ TEST(scan_without_filling_the_cache)
 	CHECK_OK(lsm_close(db));
 }
 
+static int hook_calls, hook_fails;
+static int count_hook(void *arg)
+{
+	(void)arg;
+	hook_calls++;
+	return hook_fails;
+}
+
+/* The flush hook runs before each memtable becomes a table; a refusal
+ * fails the flush and loses nothing. */
+TEST(flush_hook_runs_before_each_flush)
+{
+	const char *dir = test_tmpdir("flushhook");
+	lsm_options o;
+	lsm_db *db = NULL;
+	lsm_stats st;
+
+	lsm_options_init(&o);
+	o.background_thread = 0;
+	o.flush_hook = count_hook;
+	hook_calls = hook_fails = 0;
+	CHECK_OK(lsm_open(&o, dir, &db));
+	CHECK_OK(lsm_put(db, NULL, "a", 1, "1", 1));
+	CHECK_OK(lsm_flush(db));
+	CHECK(hook_calls == 1);
+	CHECK_OK(lsm_put(db, NULL, "b", 1, "2", 1));
+	hook_fails = 1;
+	CHECK(lsm_flush(db) == LSM_IOERR);
+	CHECK(hook_calls == 2);
+	CHECK_OK(lsm_get_stats(db, &st));
+	CHECK(st.flushes == 1);
+	CHECK(has_value(db, NULL, "a", "1"));
+	CHECK(has_value(db, NULL, "b", "2"));
+	CHECK_OK(lsm_close(db));
+	hook_fails = 0;
+	CHECK_OK(lsm_open(&o, dir, &db));
+	CHECK(has_value(db, NULL, "b", "2"));
+	CHECK_OK(lsm_close(db));
+}
+
 TEST(large_values)
 {
 	const char *dir = test_tmpdir("large");

@@ -160,6 +160,8 @@ static int flush_slot(lsm_db *db, int slot)
 	int rc, empty;
 
 	wait_published(db, last);
+	if (db->opts.flush_hook && db->opts.flush_hook(db->opts.flush_hook_arg) != 0)
+		return LSM_IOERR;
 	if ((rc = lsm_db_new_file(db, &number)) != LSM_OK)
 		return rc;
 	rc = write_table(db, lsm_slot_arena(r, slot), number, &props, &empty);

@@ -156,6 +156,11 @@ typedef struct lsm_options {
 	void   (*replay_filter)(void *arg, const void *key, size_t klen,
 	                        void *val, size_t vlen);
 	void    *replay_filter_arg;
+	/* Called before a memtable is written to a table, once all its
+	 * writes are in it (how a host makes its own log durable first);
+	 * non-zero fails the flush with LSM_IOERR.  NULL: none. */
+	int    (*flush_hook)(void *arg);
+	void    *flush_hook_arg;
 	/* Shared mode: processes that may attach at once (default 64,
 	 * 1..4096; private mode uses one). */
 	int      max_processes;
