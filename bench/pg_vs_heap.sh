@@ -19,9 +19,7 @@ PGBIN=$(pg_config --bindir)
 PORT=${LSM_BENCH_PORT:-54339}
 make -s >/dev/null && make -s install >/dev/null
 
-as_pg() {
-	if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
-}
+. scripts/pg_lib.sh
 WORK=$(mktemp -d /tmp/lsm_am_bench.XXXXXX)
 [ "$(id -u)" -eq 0 ] && chown postgres "$WORK"
 as_pg "$PGBIN/initdb -D $WORK/data -A trust" >/dev/null

@@ -20,9 +20,7 @@ DATA=$WORK/data
 PORT=$((20000 + $$ % 20000))
 mkdir -p "$WORK"
 
-as_pg() {
-	if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
-}
+. "$(dirname "$0")/pg_lib.sh"
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$WORK"
 PSQL="$PGBIN/psql -X -q -h $WORK -p $PORT -d postgres -v ON_ERROR_STOP=1"
 

@@ -8,9 +8,7 @@ PGBIN=$(pg_config --bindir)
 DATA=$WORK/data
 PORT=$((40000 + $$ % 20000))
 mkdir -p "$WORK"
-as_pg() {
-	if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
-}
+. "$(dirname "$0")/pg_lib.sh"
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$WORK"
 PSQL="$PGBIN/psql -X -q -At -h $WORK -p $PORT -d postgres"
 pass=0

@@ -15,9 +15,7 @@ SECONDS_EACH=${LSM_RUN_SECONDS:-30}
 CLIENTS=${LSM_RUN_CLIENTS:-4}
 PORT=${LSM_RUN_PORT:-54329}
 
-as_pg() {
-	if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
-}
+. scripts/pg_lib.sh
 # the cluster lives in ./pgdata; as root it must belong to postgres, which
 # also needs to reach it (else a directory under /tmp)
 PGDATA=${LSM_RUN_PGDATA:-$REPO/pgdata}

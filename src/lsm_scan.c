@@ -482,38 +482,8 @@ lsm_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmres)
 	return (uint64) tbmres->blockno * LSM_ROWS_PER_BLOCK < lsm_rowid_high(scan->base.rs_rd);
 }
 
-/* The row at tid into the scan's buffer, if the snapshot sees it. */
-static bool
-fetch_into_scan(LsmScanDesc scan, ItemPointer tid)
-{
-	Relation	rel = scan->base.rs_rd;
-	uint64		rowid;
-	uint8	   *rec;
-	size_t		len;
-	LsmRowHeader h;
-	bool		visible;
-
-	if (!lsm_tid_to_rowid(tid, &rowid) || !lsm_fetch_row(&rel->rd_node, rowid, &rec, &len, &h))
-		return false;
-	PG_TRY();
-	{
-		visible = lsm_row_visible(&h, scan->base.rs_snapshot, &scan->xids);
-		if (visible)
-			decode_into_scan(scan, rec, len, &h, rowid);
-	}
-	PG_FINALLY();
-	{
-		lsm_free(rec);
-	}
-	PG_END_TRY();
-	if (visible)
-	{
-		scan->tuple.t_self = *tid;
-		scan->tuple.t_data->t_ctid = *tid;
-		scan->tuple.t_tableOid = RelationGetRelid(rel);
-	}
-	return visible;
-}
+static bool fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot,
+						  LsmXidCache *xids, LsmScanDesc scan, TupleTableSlot *slot);
 
 bool
 lsm_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmres,
@@ -526,7 +496,8 @@ lsm_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmres,
 		ItemPointerData tid;
 
 		ItemPointerSet(&tid, scan->bm_block, scan->bm_offsets[scan->bm_next++]);
-		if (fetch_into_scan(scan, &tid))
+		if (fetch_visible(scan->base.rs_rd, &tid, scan->base.rs_snapshot, &scan->xids,
+						  scan, slot))
 		{
 			store_current(scan, slot);
 			return true;
@@ -565,10 +536,13 @@ lsm_index_fetch_end(struct IndexFetchTableData *data)
 	pfree(data);
 }
 
-/* The row at tid if snapshot sees it, stored in slot. */
+/*
+ * The row at tid, if snapshot sees it: rebuilt in the scan's buffer (scan
+ * given; the caller stores it) or stored in slot as a copy.
+ */
 static bool
-fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *slot,
-			  LsmXidCache *xids)
+fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, LsmXidCache *xids,
+			  LsmScanDesc scan, TupleTableSlot *slot)
 {
 	uint64		rowid;
 	uint8	   *rec;
@@ -581,7 +555,9 @@ fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *
 	PG_TRY();
 	{
 		visible = lsm_row_visible(&h, snapshot, xids);
-		if (visible)
+		if (visible && scan)
+			decode_into_scan(scan, rec, len, &h, rowid);
+		else if (visible)
 			store_copy(rel, slot, rowid, rec, len, &h);
 	}
 	PG_FINALLY();
@@ -589,6 +565,12 @@ fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *
 		lsm_free(rec);
 	}
 	PG_END_TRY();
+	if (visible && scan)
+	{
+		scan->tuple.t_self = *tid;
+		scan->tuple.t_data->t_ctid = *tid;
+		scan->tuple.t_tableOid = RelationGetRelid(rel);
+	}
 	return visible;
 }
 
@@ -601,14 +583,14 @@ lsm_index_fetch_tuple(struct IndexFetchTableData *data, ItemPointer tid, Snapsho
 	*call_again = false;
 	if (all_dead)
 		*all_dead = false;
-	return fetch_visible(f->base.rel, tid, snapshot, slot, &f->xids);
+	return fetch_visible(f->base.rel, tid, snapshot, &f->xids, NULL, slot);
 }
 
 bool
 lsm_tuple_fetch_row_version(Relation rel, ItemPointer tid, Snapshot snapshot,
 							TupleTableSlot *slot)
 {
-	return fetch_visible(rel, tid, snapshot, slot, NULL);
+	return fetch_visible(rel, tid, snapshot, NULL, NULL, slot);
 }
 
 bool
