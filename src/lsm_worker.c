@@ -134,14 +134,19 @@ lsm_register_workers(void)
 	}
 }
 
-/* A failed step is sticky in the engine: say so, and retry slowly. */
+/*
+ * A failed step is sticky in the engine: say so once, and retry slowly
+ * (every later step fails at once: without the wait the worker would spin).
+ */
 static void
-report_step_failure(int rc, const char *what)
+step_failed(int rc, const char *what, bool *failed)
 {
-	ereport(LOG,
-			(errcode(rc == LSM_NOSPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
-			 errmsg("lsm_am could not %s: %s", what, lsm_strerror(rc)),
-			 errhint("Writes to lsm tables fail until the server is restarted.")));
+	if (!*failed)
+		ereport(LOG,
+				(errcode(rc == LSM_NOSPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
+				 errmsg("lsm_am could not %s: %s", what, lsm_strerror(rc)),
+				 errhint("Writes to lsm tables fail until the server is restarted.")));
+	*failed = true;
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					 10000L, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
@@ -170,9 +175,7 @@ flush_worker(lsm_db *db)
 		}
 		if (rc != LSM_OK)
 		{
-			if (!failed)
-				report_step_failure(rc, "write a memtable out");
-			failed = true;
+			step_failed(rc, "write a memtable out", &failed);
 			continue;
 		}
 		if (!(pending & LSM_WORK_FLUSH))
@@ -211,18 +214,15 @@ compaction_worker(lsm_db *db)
 			if (take_request(&rnode))
 			{
 				rc = compact_relation_range(db, &rnode);
-				if (rc != LSM_OK && !failed)
-					report_step_failure(rc, "compact a dropped table's range");
-				failed = failed || rc != LSM_OK;
+				if (rc != LSM_OK)
+					step_failed(rc, "compact a dropped table's range", &failed);
 				continue;
 			}
 		}
 		rc = lsm_background_step(db, LSM_WORK_COMPACT, &pending);
 		if (rc != LSM_OK)
 		{
-			if (!failed)
-				report_step_failure(rc, "compact");
-			failed = true;
+			step_failed(rc, "compact", &failed);
 			continue;
 		}
 		if (!(pending & LSM_WORK_COMPACT))
