@@ -1,7 +1,7 @@
 #!/bin/sh
 # The PostgreSQL half of the test suite: builds and installs lsm_am, then
 # runs the pg_regress suites (sql/ + expected/), the isolation specs
-# (specs/ + expected/) and the crash-recovery test, each against its own
+# (specs/ + expected/) and the crash-recovery tests, each against its own
 # temporary cluster with lsm_am preloaded.  PostgreSQL refuses to run as
 # root: as root, the clusters run as the `postgres` user in a scratch
 # directory it owns.  Ends with "N passed, N failed".
@@ -72,6 +72,7 @@ script_test() {
 }
 script_test "without shared_preload_libraries" scripts/pg_preload_test.sh "$WORK/preload"
 script_test "crash recovery" scripts/pg_crash_test.sh "$WORK/crash"
+script_test "xids PostgreSQL forgot in a crash" scripts/pg_xid_reuse_test.sh "$WORK/xid"
 
 [ "$fail" -eq 0 ] && rm -rf "$WORK"
 echo "$pass passed, $fail failed"

@@ -163,20 +163,33 @@ detach_engine(int code, Datum arg)
 /*
  * The next xid of PostgreSQL's latest checkpoint: after a crash, that of
  * the end-of-recovery checkpoint, below which every xid PostgreSQL still
- * knows lies (lsm_gc.c, recovery).  The engine is opened right after
- * start-up, before a later checkpoint could move it.
+ * knows lies (lsm_recovery.c).  The engine is opened right after start-up,
+ * before a later checkpoint could move it.  The file is read without the
+ * lock the checkpointer writes it under, so a torn read (bad CRC) is read
+ * again.
  */
 static TransactionId
 checkpoint_next_xid(void)
 {
-	bool		crc_ok;
-	ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
-	TransactionId xid = InvalidTransactionId;
+	int			attempt;
 
-	if (crc_ok)
-		xid = XidFromFullTransactionId(cf->checkPointCopy.nextXid);
-	pfree(cf);
-	return xid;
+	for (attempt = 0; attempt < 100; attempt++)
+	{
+		bool		crc_ok;
+		ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
+		TransactionId xid = XidFromFullTransactionId(cf->checkPointCopy.nextXid);
+
+		pfree(cf);
+		if (crc_ok && TransactionIdIsNormal(xid))
+			return xid;
+		pg_usleep(10000L);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("could not read the next transaction ID from \"%s/global/pg_control\"",
+					DataDir),
+			 errdetail("The lsm_am storage needs it to recover.")));
+	return InvalidTransactionId;	/* keep the compiler quiet */
 }
 
 /* The engine's wait hook: give up a long wait when an interrupt is due. */
@@ -204,8 +217,9 @@ lsm_am_db(void)
 	o.wait_hook = interrupt_pending;
 	o.compaction_filter = lsm_gc_filter;
 	o.replay_filter = lsm_replay_filter;
+	o.recovery_hook = lsm_recovery_hook;
 	o.flush_hook = lsm_flush_pg_wal;
-	lsm_gc_set_forgotten_from(checkpoint_next_xid());
+	lsm_recovery_set_start_horizon(checkpoint_next_xid());
 	dir = psprintf("%s/%s", DataDir, LSM_DATA_DIR);
 	for (;;)
 	{

@@ -54,14 +54,15 @@ extern int	lsm_gc_filter(void *arg, int level, const void *key, size_t klen,
 						  const void *val, size_t vlen, uint64_t seq,
 						  void **new_val, size_t *new_vlen);
 
-/* recovery: rows of xids PostgreSQL forgot in a crash (lsm_gc.c) */
-extern void lsm_gc_set_forgotten_from(TransactionId xid);
-extern void lsm_replay_filter(void *arg, const void *key, size_t klen, void *val,
-							  size_t vlen);
+/* lsm_recovery.c: rows of xids PostgreSQL forgot in a crash */
+extern void lsm_recovery_set_start_horizon(TransactionId xid);
+extern int	lsm_recovery_hook(void *arg, uint64_t first_segment, uint64_t new_segment);
+extern void lsm_replay_filter(void *arg, uint64_t segment, const void *key, size_t klen,
+							  void *val, size_t vlen);
 /* lsm_xact.c: logs xid in PostgreSQL's WAL before its first row */
 extern TransactionId lsm_xact_write_xid(void);
 /* The engine's flush hook: PostgreSQL's WAL flushed as far as it is
- * written, before a memtable becomes a file (see lsm_gc.c, recovery) */
+ * written, before a memtable becomes a file (see lsm_recovery.c) */
 extern int	lsm_flush_pg_wal(void *arg);
 
 /* lsm_worker.c */

@@ -30,7 +30,6 @@
 #include "lsm_row.h"
 
 static TransactionId gc_horizon = InvalidTransactionId;
-static TransactionId forgotten_from = InvalidTransactionId;
 
 void
 lsm_gc_refresh_horizon(void)
@@ -75,56 +74,4 @@ lsm_gc_filter(void *arg, int level, const void *key, size_t klen,
 	}
 	PG_END_TRY();
 	return verdict;
-}
-
-/*
- * Recovery.  A transaction that wrote only to lsm tables may have left no
- * trace in PostgreSQL's WAL that survived the crash; PostgreSQL then hands
- * its xid out again, and if the new owner commits, the old rows would turn
- * visible.  Every xid is logged (lsm_xact_write_xid) before its first row,
- * and a memtable becomes a file only after PostgreSQL's WAL is flushed (the
- * engine's flush hook, lsm_flush_pg_wal), so such rows can only be in the
- * part of the engine WAL that is replayed.
- * The replay filter sees each of them: an xid at or past the next xid of
- * PostgreSQL's checkpoint after its own recovery never committed, so a row
- * it inserted becomes invisible (xmin invalid; compaction removes it) and
- * a delete, update or lock of it is undone.
- */
-void
-lsm_gc_set_forgotten_from(TransactionId xid)
-{
-	forgotten_from = xid;
-}
-
-static bool
-forgotten(TransactionId xid)
-{
-	return TransactionIdIsNormal(xid) && TransactionIdIsNormal(forgotten_from) &&
-		TransactionIdFollowsOrEquals(xid, forgotten_from);
-}
-
-void
-lsm_replay_filter(void *arg, const void *key, size_t klen, void *val, size_t vlen)
-{
-	LsmRowHeader h;
-	bool		changed = false;
-
-	if (klen != LSM_KEY_LEN || lsm_key_rowid(key) == LSM_ROWID_RESERVE ||
-		!lsm_row_header_decode(val, vlen, &h))
-		return;
-	if (forgotten(h.xmin))
-	{
-		h.xmin = InvalidTransactionId;
-		changed = true;
-	}
-	if (forgotten(h.xmax))
-	{
-		h.xmax = InvalidTransactionId;
-		h.cmax = 0;
-		h.flags &= ~(LSM_ROW_UPDATED | LSM_ROW_LOCK_ONLY);
-		h.successor = 0;
-		changed = true;
-	}
-	if (changed)
-		lsm_row_header_encode(val, &h);
 }

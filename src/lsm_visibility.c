@@ -180,7 +180,7 @@ lsm_row_modifiable(const LsmRowHeader *h, uint64 rowid, CommandId cid,
 	if (!TransactionIdIsNormal(h->xmin))
 	{
 		if (!xid_committed(h->xmin, NULL))
-			return TM_Invisible;	/* never inserted (see lsm_gc.c) */
+			return TM_Invisible;	/* never inserted (lsm_recovery.c) */
 	}
 	else if (TransactionIdIsCurrentTransactionId(h->xmin))
 	{

@@ -65,10 +65,11 @@ static object_access_hook_type prev_object_access_hook = NULL;
 /*
  * The (sub)transaction's xid, logged in PostgreSQL's WAL before its first
  * row: a record carries the xid of the transaction inserting it, and redo
- * advances the next xid past it, so a crash cannot make PostgreSQL hand
- * out an xid that rows in the engine already carry (lsm_gc.c, recovery).
- * The record is a non-transactional logical message: no flush, redo does
- * nothing with it.
+ * advances the next xid past it.  Once that record is durable, a crash
+ * cannot make PostgreSQL hand the xid out again; a memtable becomes a file
+ * only after it is (lsm_flush_pg_wal), and rows still in the engine WAL
+ * are judged at replay (lsm_recovery.c).  The record is a
+ * non-transactional logical message: no flush, redo does nothing with it.
  */
 TransactionId
 lsm_xact_write_xid(void)

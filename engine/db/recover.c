@@ -7,7 +7,9 @@
  * newest segment may end in a torn record (cut off); damage before that is
  * LSM_CORRUPTION unless wal_salvage is set.  Afterwards every replayed
  * batch is visible (visible_seq = last sequence) and new writes go to a
- * fresh segment.
+ * fresh segment.  Before the first record the host's recovery hook hears
+ * which segments are replayed and which one new writes go to; its replay
+ * filter sees each put with the number of its segment.
  *
  * Invariant: the memtables end up holding exactly the batches of the log
  * that no SSTable holds, each linked exactly once.
@@ -174,12 +176,13 @@ static int stage(replay_ctx *ctx, const uint8_t *rep, size_t len, uint64_t first
 
 static int filter_entry(void *arg, uint64_t seq, const lsm_batch_entry *e)
 {
-	lsm_db *db = arg;
+	replay_ctx *ctx = arg;
+	lsm_db *db = ctx->db;
 
 	(void)seq;
 	if (e->type == LSM_TYPE_PUT)
-		db->opts.replay_filter(db->opts.replay_filter_arg, e->key, e->klen,
-		                       (void *)e->val, e->vlen);
+		db->opts.replay_filter(db->opts.replay_filter_arg, ctx->seg, e->key,
+		                       e->klen, (void *)e->val, e->vlen);
 	return LSM_OK;
 }
 
@@ -199,7 +202,7 @@ static int filtered_copy(replay_ctx *ctx, const uint8_t *rep, size_t len,
 	memcpy(ctx->scratch, rep, len);
 	*out = ctx->scratch;
 	return lsm_batch_rep_iterate(ctx->scratch, len, lsm_batch_rep_seq(rep), filter_entry,
-	                             ctx->db);
+	                             ctx);
 }
 
 /* Replays one WAL record into the memtables, skipping batches an SSTable
@@ -286,6 +289,12 @@ int lsm_db_recover(lsm_db *db)
 	    !db->opts.wal_salvage) {
 		free(segs.v);
 		return LSM_CORRUPTION;
+	}
+	if (db->opts.recovery_hook &&
+	    db->opts.recovery_hook(db->opts.recovery_hook_arg,
+	                           first < segs.n ? segs.v[first] : next_seg, next_seg) != 0) {
+		free(segs.v);
+		return LSM_IOERR;
 	}
 	ctx.db = db;
 	ctx.expect = db->flushed_seq + 1;

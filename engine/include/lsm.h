@@ -150,12 +150,25 @@ typedef struct lsm_options {
 	uint64_t target_file_size;       /* compaction outputs split here (64 MiB) */
 	lsm_compaction_filter_fn compaction_filter;   /* NULL: none */
 	void    *compaction_filter_arg;
-	/* Recovery: sees the value of every put replayed from the WAL, and
-	 * may rewrite its bytes in place (same length) before it is applied:
-	 * how a host undoes what its own recovery forgot.  NULL: none. */
-	void   (*replay_filter)(void *arg, const void *key, size_t klen,
-	                        void *val, size_t vlen);
+	/* Recovery: sees the value of every put replayed from the WAL, with
+	 * the number of the WAL segment that holds it, and may rewrite its
+	 * bytes in place (same length) before it is applied: how a host undoes
+	 * what its own recovery forgot.  The rewrite lives in memory only: a
+	 * segment is replayed again at every open until a flush retires it.
+	 * NULL: none. */
+	void   (*replay_filter)(void *arg, uint64_t segment, const void *key,
+	                        size_t klen, void *val, size_t vlen);
 	void    *replay_filter_arg;
+	/* Recovery: called once per recovering open, before the first record
+	 * is replayed.  Segments first_segment .. new_segment - 1 are about to
+	 * be replayed (none when equal); every write after the open goes to
+	 * new_segment or later, so every open starts a segment of its own.
+	 * How a host ties what it learnt at this start to the segments
+	 * written before it.  Non-zero fails the open with LSM_IOERR.
+	 * NULL: none. */
+	int    (*recovery_hook)(void *arg, uint64_t first_segment,
+	                        uint64_t new_segment);
+	void    *recovery_hook_arg;
 	/* Called before a memtable is written to a table, once all its
 	 * writes are in it (how a host makes its own log durable first);
 	 * non-zero fails the flush with LSM_IOERR.  NULL: none. */
