@@ -315,6 +315,9 @@ struct lsm_db {
 	/* open iterators (iter.c) */
 	pthread_mutex_t iters_mu;
 	struct lsm_iter *open_iters;
+	/* bytes of each memtable arena this process has mapped ahead of its
+	 * writes (db.c, prefault_arena); a race only maps a window twice */
+	_Atomic uint32_t prefaulted[LSM_MAX_MEMTABLES];
 };
 
 /* db.c: the caller's wait hook; non-zero means give up the wait. */

@@ -50,16 +50,11 @@ static _Atomic uint64_t *bloom_line(const lsm_arena *a, uint64_t h)
 	       (size_t)((h >> 32) % a->bloom_lines) * 8;
 }
 
-static void bloom_add(lsm_arena *a, const void *key, size_t klen)
+static void bloom_set(lsm_arena *a, uint64_t h)
 {
-	uint64_t h, delta;
-	_Atomic uint64_t *line;
+	_Atomic uint64_t *line = bloom_line(a, h);
+	uint64_t delta = (h >> 17) | (h << 47);
 
-	if (a->bloom_lines == 0)
-		return;
-	h = lsm_xxh64(key, klen, 0);
-	line = bloom_line(a, h);
-	delta = (h >> 17) | (h << 47);
 	for (int i = 0; i < BLOOM_K; i++, h += delta) {
 		unsigned bit = (unsigned)(h & 511);
 
@@ -102,35 +97,79 @@ size_t lsm_mem_batch_bytes(const uint8_t *rep, size_t len, uint64_t first_seq)
 	return total;
 }
 
+/*
+ * Inserting a batch.  Each entry's bloom line is a cache miss, and the
+ * locked ORs that set its bits let no other memory access overtake them:
+ * a COPY spent a fifth of its time waiting for bloom lines one at a time.
+ * So entries are staged STAGE at a time, their lines prefetched (misses
+ * that overlap), then built, marked in the bloom and linked in order.
+ */
+#define STAGE 32
+
+typedef struct staged_entry {
+	uint64_t seq;
+	uint64_t hash;                 /* of the key, for the bloom */
+	lsm_batch_entry e;             /* points into the batch's rep */
+} staged_entry;
+
 struct insert_arg {
 	lsm_arena *arena;
 	uint32_t off;
+	lsm_sl_splice splice;          /* a batch's rows often ascend */
+	int n;
+	staged_entry st[STAGE];
 };
 
-static int insert_visit(void *arg, uint64_t seq, const lsm_batch_entry *e)
+static void insert_staged(struct insert_arg *ia)
+{
+	lsm_arena *a = ia->arena;
+
+	for (int i = 0; i < ia->n; i++) {
+		const staged_entry *s = &ia->st[i];
+		int height = lsm_sl_height_for(s->seq);
+		uint32_t off = ia->off;
+
+		lsm_sl_node_init(a, off, s->e.key, s->e.klen, lsm_pack_trailer(s->seq, s->e.type),
+		                 s->e.val, s->e.vlen, height);
+		ia->off += (uint32_t)lsm_sl_node_size(s->e.klen, s->e.vlen, height);
+		if (s->e.type == LSM_TYPE_RANGE_DELETE) {
+			lsm_sl_side_push(a, off);
+		} else {
+			if (a->bloom_lines != 0)
+				bloom_set(a, s->hash);   /* before the node is linked */
+			lsm_sl_insert_splice(a, off, &ia->splice);
+		}
+	}
+	ia->n = 0;
+}
+
+static int stage_visit(void *arg, uint64_t seq, const lsm_batch_entry *e)
 {
 	struct insert_arg *ia = arg;
-	int height = lsm_sl_height_for(seq);
-	uint32_t off = ia->off;
+	staged_entry *s = &ia->st[ia->n];
 
-	lsm_sl_node_init(ia->arena, off, e->key, e->klen,
-	                 lsm_pack_trailer(seq, e->type), e->val, e->vlen, height);
-	ia->off += (uint32_t)lsm_sl_node_size(e->klen, e->vlen, height);
-	if (e->type == LSM_TYPE_RANGE_DELETE) {
-		lsm_sl_side_push(ia->arena, off);
-	} else {
-		bloom_add(ia->arena, e->key, e->klen);
-		lsm_sl_insert(ia->arena, off);
+	s->seq = seq;
+	s->e = *e;
+	if (e->type != LSM_TYPE_RANGE_DELETE && ia->arena->bloom_lines != 0) {
+		s->hash = lsm_xxh64(e->key, e->klen, 0);
+		__builtin_prefetch(bloom_line(ia->arena, s->hash), 1);
 	}
+	if (++ia->n == STAGE)
+		insert_staged(ia);
 	return LSM_OK;
 }
 
 void lsm_mem_insert_batch(lsm_arena *a, uint32_t chunk, const uint8_t *rep,
                           size_t len, uint64_t first_seq)
 {
-	struct insert_arg ia = {a, chunk};
+	struct insert_arg ia;
 
-	lsm_batch_rep_iterate(rep, len, first_seq, insert_visit, &ia);
+	ia.arena = a;
+	ia.off = chunk;
+	ia.splice.last = 0;
+	ia.n = 0;
+	lsm_batch_rep_iterate(rep, len, first_seq, stage_visit, &ia);
+	insert_staged(&ia);
 }
 
 int lsm_mem_get_version(const lsm_arena *a, const void *key, size_t klen,

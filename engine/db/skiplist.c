@@ -299,31 +299,76 @@ static inline uint32_t walk_level(const lsm_arena *a, uint32_t prev, int level,
 	return prev;
 }
 
-void lsm_sl_insert(lsm_arena *a, uint32_t off)
+/* 1 when node nx is >= (key, tr): the splice level it ends still fits. */
+static inline int node_ge(const lsm_arena *a, uint32_t nx, const uint8_t *key, size_t klen,
+                          uint64_t tr)
+{
+	const lsm_sl_node *n;
+
+	if (nx == 0)
+		return 1;
+	n = lsm_sl_node_at(a, nx);
+	return ikey_cmp(lsm_sl_node_key(n), n->klen, n->trailer, key, klen, tr) >= 0;
+}
+
+/*
+ * The splice of a key that follows s->last: every prev[i] is <= last, so
+ * < key; the lowest level whose next[i] is >= key and every level above it
+ * still bracket the key (a level's successor is never before the one of
+ * the level below), so the descent starts there, not at the head.  Nodes
+ * that others linked meanwhile between prev[i] and next[i] only make the
+ * linking CAS fail and walk on, as with a fresh search.
+ */
+static void find_splice(const lsm_arena *a, lsm_sl_splice *s, const uint8_t *key,
+                        size_t klen, uint64_t tr)
+{
+	uint32_t p = a->head, known_ge = 0;
+	int top = LSM_SL_MAX_HEIGHT - 1;
+
+	if (s->last != 0) {
+		const lsm_sl_node *l = lsm_sl_node_at(a, s->last);
+
+		if (ikey_cmp(lsm_sl_node_key(l), l->klen, l->trailer, key, klen, tr) < 0) {
+			int lv = 0;
+
+			while (lv < LSM_SL_MAX_HEIGHT && !node_ge(a, s->next[lv], key, klen, tr))
+				lv++;
+			if (lv == 0)
+				return;                     /* every level fits */
+			if (lv < LSM_SL_MAX_HEIGHT) {
+				top = lv - 1;
+				p = s->prev[lv];
+				known_ge = s->next[lv];
+			} else {
+				p = s->prev[top];           /* still < key: walk on from it */
+			}
+		}
+	}
+	for (int i = top; i >= 0; i--) {
+		p = walk_level(a, p, i, key, klen, tr, known_ge, &s->next[i]);
+		s->prev[i] = p;
+		known_ge = s->next[i];
+	}
+}
+
+void lsm_sl_insert_splice(lsm_arena *a, uint32_t off, lsm_sl_splice *s)
 {
 	lsm_sl_node *x = lsm_sl_node_at(a, off);
 	const uint8_t *key = lsm_sl_node_key(x);
 	size_t klen = x->klen;
 	uint64_t tr = x->trailer;
 	int height = x->height;
-	uint32_t prev[LSM_SL_MAX_HEIGHT], next[LSM_SL_MAX_HEIGHT];
-	uint32_t p = a->head, known_ge = 0;
 
 	/* Heights come from lsm_sl_height_for, so this never fires; it only
 	 * keeps a corrupt node from overrunning prev[]/next[]. */
 	if (height > LSM_SL_MAX_HEIGHT)
 		height = LSM_SL_MAX_HEIGHT;
 
-	for (int i = LSM_SL_MAX_HEIGHT - 1; i >= 0; i--) {
-		p = walk_level(a, p, i, key, klen, tr, known_ge, &next[i]);
-		prev[i] = p;
-		known_ge = next[i];
-	}
-
+	find_splice(a, s, key, klen, tr);
 	for (int i = 0; i < height; i++) {
 		for (;;) {
-			uint32_t expect = next[i];
-			lsm_sl_node *pn = lsm_sl_node_at(a, prev[i]);
+			uint32_t expect = s->next[i];
+			lsm_sl_node *pn = lsm_sl_node_at(a, s->prev[i]);
 
 			/* Private until the CAS below publishes it (see "Ordering"),
 			 * so relaxed is enough; the release CAS orders it. */
@@ -334,11 +379,21 @@ void lsm_sl_insert(lsm_arena *a, uint32_t off)
 				break;
 			/* Lost a race at this level: something now sits between
 			 * prev[i] and next[i].  prev[i] is still < key (I2). */
-			prev[i] = walk_level(a, prev[i], i, key, klen, tr, 0, &next[i]);
+			s->prev[i] = walk_level(a, s->prev[i], i, key, klen, tr, 0, &s->next[i]);
 		}
+		s->prev[i] = off;               /* next[i] is x's successor */
 	}
+	s->last = off;
 	/* Statistics only; nothing synchronizes through it. */
 	atomic_fetch_add_explicit(&a->entries, 1, memory_order_relaxed);
+}
+
+void lsm_sl_insert(lsm_arena *a, uint32_t off)
+{
+	lsm_sl_splice s;
+
+	s.last = 0;
+	lsm_sl_insert_splice(a, off, &s);
 }
 
 uint32_t lsm_sl_seek(const lsm_arena *a, const void *key, size_t klen,

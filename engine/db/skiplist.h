@@ -95,6 +95,21 @@ void lsm_sl_node_init(lsm_arena *a, uint32_t off, const void *key, size_t klen,
 /* Links the node at off.  Lock-free, safe from many threads/processes. */
 void lsm_sl_insert(lsm_arena *a, uint32_t off);
 
+/*
+ * Where the last insert through it went, per level: a run of inserts in
+ * ascending key order (a batch of new rows) starts each search at the
+ * lowest level that still brackets the key instead of at the head.  Any
+ * order stays correct (a key below the last one searches from the head).
+ * One splice serves one thread, one arena; last = 0 starts it empty.
+ */
+typedef struct lsm_sl_splice {
+	uint32_t prev[LSM_SL_MAX_HEIGHT];
+	uint32_t next[LSM_SL_MAX_HEIGHT];
+	uint32_t last;                 /* node inserted last, 0: none */
+} lsm_sl_splice;
+
+void lsm_sl_insert_splice(lsm_arena *a, uint32_t off, lsm_sl_splice *s);
+
 static inline lsm_sl_node *lsm_sl_node_at(const lsm_arena *a, uint32_t off)
 {
 	return (lsm_sl_node *)((char *)a + off);

@@ -924,6 +924,80 @@ TEST(concurrent_tail_appends)
 	free(buf);
 }
 
+/* Ascending runs through a splice, from every writer at once: a run's keys
+ * interleave with other writers' runs, runs jump back and forth, and keys
+ * repeat across runs (a newer version sorts before the older, so it is
+ * "below" the last insert and searches from the head).  The list stays
+ * sorted and whole. */
+struct splice_arg {
+	lsm_arena *a;
+	int id, runs;
+	_Atomic uint64_t *seq;
+	int full;
+};
+
+static void *splice_writer(void *p)
+{
+	struct splice_arg *t = p;
+	lsm_sl_splice sp;
+	test_rng r;
+
+	sp.last = 0;
+	test_rng_seed(&r, 300 + (uint64_t)t->id);
+	for (int run = 0; run < t->runs && !t->full; run++) {
+		uint32_t base = (uint32_t)test_rng_uniform(&r, 1u << 14) * 64;
+
+		for (int i = 0; i < 32; i++) {
+			uint32_t v = base + (uint32_t)(i * CW + t->id);
+			uint8_t k[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16),
+			                (uint8_t)(v >> 8), (uint8_t)v};
+			uint64_t seq = atomic_fetch_add(t->seq, 1) + 1;
+			uint8_t val[64];
+			int h = lsm_sl_height_for(seq);
+			uint32_t off = lsm_arena_alloc(t->a, lsm_sl_node_size(4, value_len(seq), h));
+
+			if (off == 0) {
+				t->full = 1;
+				break;
+			}
+			value_fill(val, k, 4, seq);
+			lsm_sl_node_init(t->a, off, k, 4, (seq << 8) | (seq & 1), val,
+			                 value_len(seq), h);
+			lsm_sl_insert_splice(t->a, off, &sp);
+		}
+	}
+	return NULL;
+}
+
+TEST(concurrent_splice_runs)
+{
+	int runs = SANITIZED ? 300 : 1500;
+	size_t size = 32 << 20;
+	uint64_t *buf = malloc(size);
+	lsm_arena *a = (lsm_arena *)buf;
+	struct splice_arg args[CW];
+	pthread_t th[CW];
+	_Atomic uint64_t seq = 0;
+	uint64_t n = 0;
+	const char *err;
+
+	CHECK(buf != NULL);
+	CHECK_OK(lsm_arena_init(buf, size));
+	for (int i = 0; i < CW; i++) {
+		args[i] = (struct splice_arg){a, i, runs, &seq, 0};
+		CHECK(pthread_create(&th[i], NULL, splice_writer, &args[i]) == 0);
+	}
+	for (int i = 0; i < CW; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(!args[i].full);
+	}
+	for (uint32_t x = lsm_sl_first(a); x; x = lsm_sl_next(a, x), n++)
+		CHECK(node_is_complete(lsm_sl_node_at(a, x)));
+	CHECK(n == (uint64_t)runs * 32 * CW);
+	CHECK_MSG((err = check_structure(a, n)) == NULL, "%s", err);
+	free(buf);
+}
+
 /* ------------------------------------------------------------ relocation */
 
 TEST(relocated_copy_is_the_same_list)
