@@ -6,6 +6,11 @@
 #   - SELECT count(*) over the N rows
 #   - size on disk after the load (heap: pg_relation_size; lsm: its files,
 #     after lsm_flush() and lsm_compact())
+#   - pgbench TPC-B, scale LSM_BENCH_TPCB_SCALE (10), 4 clients, the same
+#     seconds, synchronous_commit off then on, each access method in its own
+#     database made by pgbench -i; then the balance invariant on the lsm
+#     database (the sums of account, teller and branch balances and of the
+#     history's deltas agree)
 # Prints each figure for heap and lsm and the ratio lsm/heap (for times,
 # heap/lsm, so > 1 always means lsm is better).  Machines are noisy: read
 # the ratios, not the absolute figures.
@@ -83,3 +88,18 @@ sql "SELECT lsm_compact('ins_lsm')" >/dev/null
 size_heap=$(sql "SELECT pg_relation_size('ins_heap')")
 size_lsm=$(sql "SELECT lsm_relation_size('ins_lsm')")
 printf '%-34s %11s MB %11s MB %9sx\n' "size after the load" "$((size_heap / 1048576))" "$((size_lsm / 1048576))" "$(ratio "$size_lsm" "$size_heap")"
+
+TPCB_SCALE=${LSM_BENCH_TPCB_SCALE:-10}
+for am in heap lsm; do
+	sql "CREATE DATABASE tpcb_$am"
+	as_pg "PGOPTIONS='-c default_table_access_method=$am' $PGBIN/pgbench -i -q -s $TPCB_SCALE -h $WORK -p $PORT tpcb_$am" >/dev/null 2>&1
+done
+for sc in off on; do
+	for am in heap lsm; do
+		eval "tps_$am=\$(as_pg \"PGOPTIONS='-c synchronous_commit=$sc' $PGBIN/pgbench -n -h $WORK -p $PORT -c 4 -j 2 -T $SECS tpcb_$am\" 2>&1 | awk '/^tps/ { printf \"%.0f\", \$3 }')"
+	done
+	printf '%-34s %11s/s %11s/s %9sx\n' "pgbench TPC-B s$TPCB_SCALE (sync $sc)" "$tps_heap" "$tps_lsm" "$(ratio "$tps_lsm" "$tps_heap")"
+done
+sums=$(as_pg "$PGBIN/psql -X -q -At -h $WORK -p $PORT -d tpcb_lsm -c \"SELECT (SELECT sum(abalance) FROM pgbench_accounts) || ' ' || (SELECT sum(tbalance) FROM pgbench_tellers) || ' ' || (SELECT sum(bbalance) FROM pgbench_branches) || ' ' || (SELECT sum(delta) FROM pgbench_history)\"")
+# pgbench -n keeps the history across both runs: all four sums agree
+echo "$sums" | awk '{ v = ($1 == $2 && $2 == $3 && $3 == $4) ? "holds" : "BROKEN"; print "TPC-B on lsm: sum of balances (accounts, tellers, branches) and of history deltas: " $1 ", " $2 ", " $3 ", " $4 ": invariant " v }'

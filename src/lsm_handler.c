@@ -321,12 +321,53 @@ lsm_index_validate_scan(Relation table_rel, Relation index_rel, IndexInfo *index
 			 errhint("Use CREATE INDEX without CONCURRENTLY.")));
 }
 
+/*
+ * Which index entries point at rows no snapshot can see (btree asks before
+ * it splits a page, for entries already marked dead and for likely ones).
+ * Each TID is one point lookup; a bottom-up pass stops once the index AM's
+ * free-space target is met.  The returned horizon is the newest deleter
+ * among the rows still there (a row compaction removed had a deleter older
+ * than every snapshot).
+ */
 static TransactionId
 lsm_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 {
-	/* nothing known deletable: compaction removes the rows themselves */
-	delstate->ndeltids = 0;
-	return InvalidTransactionId;
+	GlobalVisState *vistest = GlobalVisTestFor(rel);
+	TransactionId horizon = InvalidTransactionId;
+	uint64		high = lsm_rowid_high(rel);
+	int			freed = 0;
+	int			checked = 0;
+
+	for (int i = 0; i < delstate->ndeltids; i++)
+	{
+		TM_IndexStatus *st = &delstate->status[delstate->deltids[i].id];
+		uint64		rowid;
+		uint8	   *rec;
+		size_t		len;
+		LsmRowHeader h;
+		bool		dead;
+
+		checked = i + 1;
+		if (!lsm_tid_to_rowid(&delstate->deltids[i].tid, &rowid) || rowid >= high)
+			continue;			/* not a row of ours: never deleted */
+		if (!lsm_fetch_row(&rel->rd_node, rowid, &rec, &len, &h))
+			dead = true;
+		else
+		{
+			lsm_free(rec);
+			dead = st->knowndeletable || lsm_row_surely_dead(&h, vistest);
+			if (dead && TransactionIdIsNormal(h.xmax) && !(h.flags & LSM_ROW_LOCK_ONLY) &&
+				(!TransactionIdIsValid(horizon) || TransactionIdFollows(h.xmax, horizon)))
+				horizon = h.xmax;
+		}
+		if (!dead)
+			continue;
+		st->knowndeletable = true;
+		if (delstate->bottomup && (freed += st->freespace) >= delstate->bottomupfreespace)
+			break;
+	}
+	delstate->ndeltids = checked;
+	return horizon;
 }
 
 static void

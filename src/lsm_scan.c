@@ -483,7 +483,8 @@ lsm_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmres)
 }
 
 static bool fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot,
-						  LsmXidCache *xids, LsmScanDesc scan, TupleTableSlot *slot);
+						  LsmXidCache *xids, LsmScanDesc scan, TupleTableSlot *slot,
+						  bool *all_dead);
 
 bool
 lsm_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmres,
@@ -497,7 +498,7 @@ lsm_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmres,
 
 		ItemPointerSet(&tid, scan->bm_block, scan->bm_offsets[scan->bm_next++]);
 		if (fetch_visible(scan->base.rs_rd, &tid, scan->base.rs_snapshot, &scan->xids,
-						  scan, slot))
+						  scan, slot, NULL))
 		{
 			store_current(scan, slot);
 			return true;
@@ -538,11 +539,16 @@ lsm_index_fetch_end(struct IndexFetchTableData *data)
 
 /*
  * The row at tid, if snapshot sees it: rebuilt in the scan's buffer (scan
- * given; the caller stores it) or stored in slot as a copy.
+ * given; the caller stores it) or stored in slot as a copy.  all_dead (if
+ * given) is set when no snapshot can ever see the row: gone (compaction
+ * removed it; rowids are never reused), never inserted, or deleted for
+ * everyone.  An index scan then marks its entry dead (kill_prior_tuple),
+ * and later scans skip it without a fetch, as with heap's dead tuples:
+ * without that, a row updated N times cost every lookup N fetches.
  */
 static bool
 fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, LsmXidCache *xids,
-			  LsmScanDesc scan, TupleTableSlot *slot)
+			  LsmScanDesc scan, TupleTableSlot *slot, bool *all_dead)
 {
 	uint64		rowid;
 	uint8	   *rec;
@@ -550,11 +556,19 @@ fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, LsmXidCache *xid
 	LsmRowHeader h;
 	bool		visible;
 
-	if (!lsm_tid_to_rowid(tid, &rowid) || !lsm_fetch_row(&rel->rd_node, rowid, &rec, &len, &h))
+	if (!lsm_tid_to_rowid(tid, &rowid))
 		return false;
+	if (!lsm_fetch_row(&rel->rd_node, rowid, &rec, &len, &h))
+	{
+		if (all_dead && rowid < lsm_rowid_high(rel))
+			*all_dead = true;
+		return false;
+	}
 	PG_TRY();
 	{
 		visible = lsm_row_visible(&h, snapshot, xids);
+		if (!visible && all_dead)
+			*all_dead = lsm_row_surely_dead(&h, GlobalVisTestFor(rel));
 		if (visible && scan)
 			decode_into_scan(scan, rec, len, &h, rowid);
 		else if (visible)
@@ -583,14 +597,14 @@ lsm_index_fetch_tuple(struct IndexFetchTableData *data, ItemPointer tid, Snapsho
 	*call_again = false;
 	if (all_dead)
 		*all_dead = false;
-	return fetch_visible(f->base.rel, tid, snapshot, &f->xids, NULL, slot);
+	return fetch_visible(f->base.rel, tid, snapshot, &f->xids, NULL, slot, all_dead);
 }
 
 bool
 lsm_tuple_fetch_row_version(Relation rel, ItemPointer tid, Snapshot snapshot,
 							TupleTableSlot *slot)
 {
-	return fetch_visible(rel, tid, snapshot, NULL, NULL, slot);
+	return fetch_visible(rel, tid, snapshot, NULL, NULL, slot, NULL);
 }
 
 bool

@@ -131,6 +131,31 @@ visible_self_or_dirty(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cac
 	return !xid_committed(h->xmax, cache);
 }
 
+/*
+ * Whether no snapshot, taken now or later, can see the version: its
+ * inserter aborted (or was forgotten in a crash), or a deleter that every
+ * snapshot sees as committed removed it (vistest: GlobalVisTestFor).  As
+ * HeapTupleIsSurelyDead; a locker alone never kills a row.
+ */
+bool
+lsm_row_surely_dead(const LsmRowHeader *h, GlobalVisState *vistest)
+{
+	if (!TransactionIdIsNormal(h->xmin))
+	{
+		if (!xid_committed(h->xmin, NULL))
+			return true;
+	}
+	else if (TransactionIdIsCurrentTransactionId(h->xmin) ||
+			 TransactionIdIsInProgress(h->xmin))
+		return false;
+	else if (!TransactionIdDidCommit(h->xmin))
+		return true;
+	if (xmax_is_none(h) || TransactionIdIsCurrentTransactionId(h->xmax) ||
+		TransactionIdIsInProgress(h->xmax) || !TransactionIdDidCommit(h->xmax))
+		return false;
+	return GlobalVisTestIsRemovableXid(vistest, h->xmax);
+}
+
 bool
 lsm_row_visible(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
 {
@@ -142,8 +167,9 @@ lsm_row_visible(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
 		case SNAPSHOT_DIRTY:
 			return visible_self_or_dirty(h, snapshot, cache);
 		case SNAPSHOT_ANY:
-		case SNAPSHOT_NON_VACUUMABLE:
 			return true;
+		case SNAPSHOT_NON_VACUUMABLE:
+			return !lsm_row_surely_dead(h, snapshot->vistest);
 		case SNAPSHOT_TOAST:
 		case SNAPSHOT_HISTORIC_MVCC:
 			break;

@@ -40,6 +40,9 @@ extern bool lsm_row_visible(const LsmRowHeader *h, Snapshot snapshot, LsmXidCach
  * the current transaction, and not deleted or updated by one. */
 extern bool lsm_row_alive(const LsmRowHeader *h, LsmXidCache *cache);
 
+struct GlobalVisState;
+extern bool lsm_row_surely_dead(const LsmRowHeader *h, struct GlobalVisState *vistest);
+
 /*
  * Whether command cid of this transaction may update, delete or lock the
  * row: TM_Ok, TM_Invisible, TM_SelfModified, TM_Updated, TM_Deleted, or
