@@ -70,8 +70,6 @@ DROP TABLE level_bytes;
 -- refused, with a clear error
 CREATE TEMP TABLE tt (x int) USING lsm;
 CREATE UNLOGGED TABLE ut (x int) USING lsm;
-CREATE INDEX CONCURRENTLY d_id ON d (id);
-VACUUM FULL d;
 SELECT lsm_compact('pg_class');
 -- VACUUM and ANALYZE work
 VACUUM d;

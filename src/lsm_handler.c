@@ -26,6 +26,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/catalog.h"
+#include "access/genam.h"
 #include "catalog/index.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/storage.h"
@@ -38,6 +39,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
 
 #include "lsm_tableam.h"
 
@@ -131,25 +133,6 @@ lsm_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	lsm_xact_drop_range(&rel->rd_node, true);
 }
 
-static void
-lsm_relation_copy_for_cluster(Relation OldTable, Relation NewTable, Relation OldIndex,
-							  bool use_sort, TransactionId OldestXmin,
-							  TransactionId *xid_cutoff, MultiXactId *multi_cutoff,
-							  double *num_tuples, double *tups_vacuumed,
-							  double *tups_recently_dead)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("VACUUM FULL and CLUSTER are not supported on lsm tables yet"),
-			 errhint("Compaction already rewrites lsm tables; dead rows go without VACUUM FULL.")));
-}
-
-/* Compaction removes dead rows (lsm_gc.c); VACUUM has nothing to do yet. */
-static void
-lsm_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrategy bstrategy)
-{
-}
-
 static uint64
 lsm_relation_size(Relation rel, ForkNumber forkNumber)
 {
@@ -239,6 +222,7 @@ typedef struct BuildState
 	ExprContext *econtext;
 	TupleTableSlot *slot;
 	ExprState  *predicate;
+	Snapshot	snapshot;		/* CREATE INDEX CONCURRENTLY: rows it sees */
 	LsmXidCache xids;
 	double		reltuples;
 } BuildState;
@@ -253,13 +237,23 @@ build_one(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHea
 	bool		alive;
 	ItemPointerData tid;
 
-	/* an aborted insert is nothing; a dead row is indexed but not alive */
-	if (h->xmin == InvalidTransactionId)
-		return true;
-	if (TransactionIdIsNormal(h->xmin) && !TransactionIdIsCurrentTransactionId(h->xmin) &&
-		!TransactionIdIsInProgress(h->xmin) && !TransactionIdDidCommit(h->xmin))
-		return true;
-	alive = lsm_row_alive(h, &bs->xids);
+	if (bs->snapshot != NULL)
+	{
+		/* the validate scan adds what this snapshot does not see */
+		if (!lsm_row_visible(h, bs->snapshot, &bs->xids))
+			return true;
+		alive = true;
+	}
+	else
+	{
+		/* an aborted insert is nothing; a dead row is indexed but not alive */
+		if (h->xmin == InvalidTransactionId)
+			return true;
+		if (TransactionIdIsNormal(h->xmin) && !TransactionIdIsCurrentTransactionId(h->xmin) &&
+			!TransactionIdIsInProgress(h->xmin) && !TransactionIdDidCommit(h->xmin))
+			return true;
+		alive = lsm_row_alive(h, &bs->xids);
+	}
 	if (alive)
 		bs->reltuples += 1;
 	MemoryContextReset(bs->econtext->ecxt_per_tuple_memory);
@@ -301,9 +295,14 @@ lsm_index_build_range_scan(Relation table_rel, Relation index_rel, IndexInfo *in
 	bs.econtext->ecxt_scantuple = bs.slot;
 	bs.predicate = ExecPrepareQual(index_info->ii_Predicate, bs.estate);
 	lsm_xid_cache_init(&bs.xids);
+	/* as heap: a concurrent build indexes what its MVCC snapshot sees */
+	if (index_info->ii_Concurrent)
+		bs.snapshot = RegisterSnapshot(GetTransactionSnapshot());
 
 	lsm_scan_rowids(table_rel, first, end, build_one, &bs);
 
+	if (bs.snapshot != NULL)
+		UnregisterSnapshot(bs.snapshot);
 	ExecDropSingleTupleTableSlot(bs.slot);
 	FreeExecutorState(bs.estate);
 	index_info->ii_ExpressionsState = NIL;
@@ -311,14 +310,67 @@ lsm_index_build_range_scan(Relation table_rel, Relation index_rel, IndexInfo *in
 	return bs.reltuples;
 }
 
+/* The next TID of the index (sorted), false when there is none. */
+static bool
+next_index_tid(ValidateIndexState *state, ItemPointer tid)
+{
+	Datum		val;
+	bool		isnull;
+
+	if (!tuplesort_getdatum(state->tuplesort, true, &val, &isnull, NULL))
+		return false;
+	Assert(!isnull);
+	itemptr_decode(tid, DatumGetInt64(val));
+	state->itups += 1;
+	return true;
+}
+
+/*
+ * The last phase of CREATE INDEX CONCURRENTLY: every row the reference
+ * snapshot sees that the index lacks is inserted.  The index's TIDs come
+ * sorted, and an lsm scan returns rows in rowid (TID) order, so one merge
+ * pass suffices.  There are no HOT chains: each version has its own TID.
+ */
 static void
 lsm_index_validate_scan(Relation table_rel, Relation index_rel, IndexInfo *index_info,
 						Snapshot snapshot, ValidateIndexState *state)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("CREATE INDEX CONCURRENTLY is not supported on lsm tables yet"),
-			 errhint("Use CREATE INDEX without CONCURRENTLY.")));
+	EState	   *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	TupleTableSlot *slot = table_slot_create(table_rel, NULL);
+	ExprState  *predicate;
+	TableScanDesc scan;
+	ItemPointerData itid;
+	bool		more;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+
+	econtext->ecxt_scantuple = slot;
+	predicate = ExecPrepareQual(index_info->ii_Predicate, estate);
+	scan = table_beginscan_strat(table_rel, snapshot, 0, NULL, true, false);
+	more = next_index_tid(state, &itid);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		CHECK_FOR_INTERRUPTS();
+		state->htups += 1;
+		while (more && ItemPointerCompare(&itid, &slot->tts_tid) < 0)
+			more = next_index_tid(state, &itid);
+		if (more && ItemPointerEquals(&itid, &slot->tts_tid))
+			continue;
+		MemoryContextReset(econtext->ecxt_per_tuple_memory);
+		if (predicate != NULL && !ExecQual(predicate, econtext))
+			continue;
+		FormIndexDatum(index_info, slot, estate, values, isnull);
+		index_insert(index_rel, values, isnull, &slot->tts_tid, table_rel,
+					 index_info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, index_info);
+		state->tups_inserted += 1;
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	index_info->ii_ExpressionsState = NIL;
+	index_info->ii_PredicateState = NULL;
 }
 
 /*
@@ -375,22 +427,6 @@ lsm_finish_bulk_insert(Relation rel, int options)
 {
 }
 
-static bool
-lsm_scan_sample_next_block(TableScanDesc scan, struct SampleScanState *scanstate)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("TABLESAMPLE is not supported on lsm tables yet")));
-	return false;
-}
-
-static bool
-lsm_scan_sample_next_tuple(TableScanDesc scan, struct SampleScanState *scanstate,
-						   TupleTableSlot *slot)
-{
-	return false;
-}
-
 static const TableAmRoutine lsm_methods = {
 	.type = T_TableAmRoutine,
 
@@ -399,6 +435,8 @@ static const TableAmRoutine lsm_methods = {
 	.scan_end = lsm_scan_end,
 	.scan_rescan = lsm_scan_rescan,
 	.scan_getnextslot = lsm_scan_getnextslot,
+	.scan_set_tidrange = lsm_scan_set_tidrange,
+	.scan_getnextslot_tidrange = lsm_scan_getnextslot_tidrange,
 
 	.parallelscan_estimate = table_block_parallelscan_estimate,
 	.parallelscan_initialize = table_block_parallelscan_initialize,

@@ -26,6 +26,7 @@
 
 #include "access/heaptoast.h"
 #include "access/xact.h"
+#include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/rel.h"
 
@@ -82,6 +83,7 @@ lsm_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	lsm_rowid_alloc(rel, 1, &rowid);
 	rec = lsm_row_build(&h, tuple, &len);
 	put_row(rel, rowid, rec, len);
+	pgstat_count_heap_insert(rel, 1);
 	pfree(rec);
 	if (should_free)
 		heap_freetuple(tuple);
@@ -153,6 +155,7 @@ lsm_multi_insert(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid
 		rc = lsm_write(lsm_am_db(), NULL, batch);
 		lsm_am_check(rc, "write rows");
 		lsm_xact_wrote();
+		pgstat_count_heap_insert(rel, nslots);
 	}
 	PG_FINALLY();
 	{
@@ -256,6 +259,7 @@ lsm_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot
 	put_row(rel, rowid, newrec, len);
 	lsm_rowlock_release(&rel->rd_node, rowid);
 	pfree(newrec);
+	pgstat_count_heap_delete(rel);
 	return TM_Ok;
 }
 
@@ -321,6 +325,7 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 	lsm_am_check(res, "write an updated row");
 	lsm_xact_wrote();
 	lsm_rowlock_release(&rel->rd_node, rowid);
+	pgstat_count_heap_update(rel, false);
 
 	pfree(newrec);
 	pfree(oldrec);

@@ -144,7 +144,6 @@ lsm_row_to_tuple(const uint8 *rec, size_t len, const LsmRowHeader *h,
 	else if (h->flags & LSM_ROW_LOCK_ONLY)
 		td->t_infomask |= HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_EXCL_LOCK;
 	td->t_hoff = h->hoff;
-	HeapTupleHeaderSetDatumLength(td, need);
 	if (bits)
 		memcpy(td->t_bits, rec + LSM_ROW_HEADER_LEN, bits);
 	memcpy((char *) td + h->hoff, rec + LSM_ROW_HEADER_LEN + bits, data);

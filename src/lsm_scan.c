@@ -2,7 +2,7 @@
  *
  * lsm_scan.c
  *	  Reading lsm tables: sequential and parallel scans, fetches by TID,
- *	  ANALYZE sampling and bitmap scans.
+ *	  TID range scans, ANALYZE sampling, TABLESAMPLE and bitmap scans.
  *
  * A scan is one engine iterator over the relation's key range, created
  * after the PostgreSQL snapshot was taken, so it holds every row version
@@ -10,7 +10,8 @@
  * iterator's own sequence also keeps the scan from seeing what its own
  * statement writes (INSERT INTO t SELECT * FROM t ends).
  *
- * Block-wise access (parallel scans, ANALYZE, bitmap scans) maps block b
+ * Block-wise access (parallel scans, TID ranges, ANALYZE, TABLESAMPLE,
+ * bitmap scans) maps block b
  * to the rowids [b * 291, (b + 1) * 291): see lsm_row.h.  A parallel scan
  * shares heap's block allocator (table_block_parallelscan_*) over the
  * block count lsm_rowid_high implies.
@@ -24,7 +25,10 @@
 
 #include "access/heapam.h"
 #include "access/relscan.h"
+#include "access/tsmapi.h"
 #include "access/valid.h"
+#include "executor/tuptable.h"
+#include "nodes/execnodes.h"
 #include "nodes/tidbitmap.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -53,6 +57,11 @@ typedef struct LsmScanDescData
 	bool		positioned;		/* the iterator stands inside the block */
 	ParallelBlockTableScanWorkerData pworker;
 	bool		pstarted;
+
+	/* TABLESAMPLE: blocks as TIDs number them */
+	bool		sample_started;
+	BlockNumber sample_nblocks;
+	BlockNumber sample_block;
 
 	/* bitmap scans: the offsets of the current block */
 	BlockNumber bm_block;
@@ -225,6 +234,7 @@ lsm_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params,
 	open_iterator(scan);
 	scan->pstarted = false;
 	scan->block_first = scan->block_end = 0;
+	scan->sample_started = false;
 }
 
 /* Rebuilds a row as scan->tuple in the scan's buffer (callers may run in
@@ -403,6 +413,58 @@ lsm_scan_getnextslot(TableScanDesc sscan, ScanDirection direction, TupleTableSlo
 	return false;
 }
 
+/* ------------------------------------------------------ TID ranges */
+
+/* The first rowid at or after tid, and the first one past it. */
+static uint64
+rowid_at_or_after(ItemPointer tid)
+{
+	uint64		blk = ItemPointerGetBlockNumberNoCheck(tid);
+	OffsetNumber off = ItemPointerGetOffsetNumberNoCheck(tid);
+
+	if (off > LSM_ROWS_PER_BLOCK)
+		return (blk + 1) * LSM_ROWS_PER_BLOCK;
+	return blk * LSM_ROWS_PER_BLOCK + Max(off, 1) - 1;
+}
+
+static uint64
+rowid_past(ItemPointer tid)
+{
+	uint64		blk = ItemPointerGetBlockNumberNoCheck(tid);
+	OffsetNumber off = ItemPointerGetOffsetNumberNoCheck(tid);
+
+	return blk * LSM_ROWS_PER_BLOCK + Min(off, LSM_ROWS_PER_BLOCK);
+}
+
+void
+lsm_scan_set_tidrange(TableScanDesc sscan, ItemPointer mintid, ItemPointer maxtid)
+{
+	LsmScanDesc scan = (LsmScanDesc) sscan;
+
+	scan->block_first = rowid_at_or_after(mintid);
+	scan->block_end = Max(rowid_past(maxtid), scan->block_first);
+	seek_block(scan);
+}
+
+bool
+lsm_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
+							  TupleTableSlot *slot)
+{
+	LsmScanDesc scan = (LsmScanDesc) sscan;
+
+	if (ScanDirectionIsBackward(direction))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lsm tables cannot be scanned backward")));
+	if (next_in_block(scan))
+	{
+		store_current(scan, slot);
+		return true;
+	}
+	ExecClearTuple(slot);
+	return false;
+}
+
 /* ----------------------------------------------------------- analyze */
 
 bool
@@ -452,6 +514,81 @@ lsm_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
 		}
 		*deadrows += 1;
 		lsm_iter_next(scan->it);
+	}
+	check_iterator(scan);
+	ExecClearTuple(slot);
+	return false;
+}
+
+/* -------------------------------------------------------- TABLESAMPLE */
+
+/*
+ * The method picks blocks (SYSTEM) or walks them in order (BERNOULLI), and
+ * offsets within a block; a block is LSM_ROWS_PER_BLOCK rowids, so every
+ * row is offered to the method exactly once, as on a heap page.
+ */
+bool
+lsm_scan_sample_next_block(TableScanDesc sscan, struct SampleScanState *scanstate)
+{
+	LsmScanDesc scan = (LsmScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+	BlockNumber blockno;
+
+	if (!scan->sample_started)
+	{
+		scan->sample_nblocks = RelationGetNumberOfBlocks(scan->base.rs_rd);
+		scan->sample_block = InvalidBlockNumber;
+		scan->sample_started = true;
+	}
+	if (scan->sample_nblocks == 0)
+		return false;
+	if (tsm->NextSampleBlock)
+		blockno = tsm->NextSampleBlock(scanstate, scan->sample_nblocks);
+	else if (scan->sample_block == InvalidBlockNumber)
+		blockno = 0;
+	else if (scan->sample_block + 1 < scan->sample_nblocks)
+		blockno = scan->sample_block + 1;
+	else
+		blockno = InvalidBlockNumber;
+	scan->sample_block = blockno;
+	if (!BlockNumberIsValid(blockno))
+		return false;
+	scan->block_first = (uint64) blockno * LSM_ROWS_PER_BLOCK;
+	scan->block_end = scan->block_first + LSM_ROWS_PER_BLOCK;
+	seek_block(scan);
+	return true;
+}
+
+bool
+lsm_scan_sample_next_tuple(TableScanDesc sscan, struct SampleScanState *scanstate,
+						   TupleTableSlot *slot)
+{
+	LsmScanDesc scan = (LsmScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+
+	for (;;)
+	{
+		/* offsets come in ascending order; the method wants all of them */
+		OffsetNumber off = tsm->NextSampleTuple(scanstate, scan->sample_block,
+												LSM_ROWS_PER_BLOCK);
+		uint64		want,
+					rowid = 0;
+		size_t		klen;
+
+		if (!OffsetNumberIsValid(off))
+			break;
+		CHECK_FOR_INTERRUPTS();
+		want = scan->block_first + off - 1;
+		while (lsm_iter_valid(scan->it) &&
+			   (rowid = lsm_key_rowid(lsm_iter_key(scan->it, &klen))) < want)
+			lsm_iter_next(scan->it);
+		if (!lsm_iter_valid(scan->it) || rowid != want)
+			continue;
+		if (current_row_visible(scan, &rowid))
+		{
+			store_current(scan, slot);
+			return true;
+		}
 	}
 	check_iterator(scan);
 	ExecClearTuple(slot);

@@ -63,6 +63,12 @@ extern bool lsm_scan_analyze_next_tuple(TableScanDesc scan, TransactionId Oldest
 extern bool lsm_scan_bitmap_next_block(TableScanDesc scan, struct TBMIterateResult *tbmres);
 extern bool lsm_scan_bitmap_next_tuple(TableScanDesc scan, struct TBMIterateResult *tbmres,
 									   TupleTableSlot *slot);
+extern void lsm_scan_set_tidrange(TableScanDesc scan, ItemPointer mintid, ItemPointer maxtid);
+extern bool lsm_scan_getnextslot_tidrange(TableScanDesc scan, ScanDirection direction,
+										  TupleTableSlot *slot);
+extern bool lsm_scan_sample_next_block(TableScanDesc scan, struct SampleScanState *scanstate);
+extern bool lsm_scan_sample_next_tuple(TableScanDesc scan, struct SampleScanState *scanstate,
+									   TupleTableSlot *slot);
 /* Rows of [first, end) rowids, for index builds: visits each row whose
  * inserter did not abort; false from fn stops. */
 typedef bool (*lsm_row_visit_fn) (void *arg, uint64 rowid, const uint8 *rec, size_t len,
@@ -93,5 +99,17 @@ extern TM_Result lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot
 								TupleTableSlot *slot, CommandId cid, LockTupleMode mode,
 								LockWaitPolicy wait_policy, uint8 flags,
 								TM_FailureData *tmfd);
+
+/* lsm_vacuum.c */
+struct VacuumParams;
+extern void lsm_relation_vacuum(Relation rel, struct VacuumParams *params,
+								BufferAccessStrategy bstrategy);
+extern void lsm_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
+										  Relation OldIndex, bool use_sort,
+										  TransactionId OldestXmin,
+										  TransactionId *xid_cutoff,
+										  MultiXactId *multi_cutoff, double *num_tuples,
+										  double *tups_vacuumed,
+										  double *tups_recently_dead);
 
 #endif							/* LSM_TABLEAM_H */

@@ -156,6 +156,45 @@ lsm_row_surely_dead(const LsmRowHeader *h, GlobalVisState *vistest)
 	return GlobalVisTestIsRemovableXid(vistest, h->xmax);
 }
 
+/*
+ * HeapTupleSatisfiesVacuum over a row header: DEAD once no snapshot can
+ * see the version (its inserter aborted, or its deleter committed before
+ * oldest_xmin).  An xid older than oldest_xmin cannot be running (every
+ * running transaction of the database holds the horizon back), which
+ * spares most rows the proc array.
+ */
+HTSV_Result
+lsm_row_vacuum_state(const LsmRowHeader *h, TransactionId oldest_xmin, LsmXidCache *cache)
+{
+	if (!TransactionIdIsValid(h->xmin))
+		return HEAPTUPLE_DEAD;	/* never inserted (lsm_recovery.c) */
+	if (TransactionIdIsNormal(h->xmin))
+	{
+		if (TransactionIdIsCurrentTransactionId(h->xmin))
+		{
+			if (!xmax_is_none(h) && TransactionIdIsCurrentTransactionId(h->xmax))
+				return HEAPTUPLE_DELETE_IN_PROGRESS;
+			return HEAPTUPLE_INSERT_IN_PROGRESS;
+		}
+		if (!TransactionIdPrecedes(h->xmin, oldest_xmin) &&
+			TransactionIdIsInProgress(h->xmin))
+			return HEAPTUPLE_INSERT_IN_PROGRESS;
+		if (!xid_committed(h->xmin, cache))
+			return HEAPTUPLE_DEAD;
+	}
+	if (xmax_is_none(h))
+		return HEAPTUPLE_LIVE;
+	if (TransactionIdIsCurrentTransactionId(h->xmax) ||
+		(!TransactionIdPrecedes(h->xmax, oldest_xmin) &&
+		 TransactionIdIsInProgress(h->xmax)))
+		return HEAPTUPLE_DELETE_IN_PROGRESS;
+	if (!xid_committed(h->xmax, cache))
+		return HEAPTUPLE_LIVE;	/* the deleter aborted */
+	if (!TransactionIdPrecedes(h->xmax, oldest_xmin))
+		return HEAPTUPLE_RECENTLY_DEAD;
+	return HEAPTUPLE_DEAD;
+}
+
 bool
 lsm_row_visible(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
 {

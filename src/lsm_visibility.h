@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/tableam.h"
 #include "utils/snapshot.h"
 
@@ -42,6 +43,11 @@ extern bool lsm_row_alive(const LsmRowHeader *h, LsmXidCache *cache);
 
 struct GlobalVisState;
 extern bool lsm_row_surely_dead(const LsmRowHeader *h, struct GlobalVisState *vistest);
+
+/* HeapTupleSatisfiesVacuum: LIVE, DEAD, RECENTLY_DEAD, INSERT_ or
+ * DELETE_IN_PROGRESS under the horizon oldest_xmin (VACUUM, CLUSTER). */
+extern HTSV_Result lsm_row_vacuum_state(const LsmRowHeader *h, TransactionId oldest_xmin,
+										LsmXidCache *cache);
 
 /*
  * Whether command cid of this transaction may update, delete or lock the
