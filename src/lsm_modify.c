@@ -14,8 +14,11 @@
  * old record (LSM_ROW_UPDATED + successor) in one atomic engine batch, so
  * READ COMMITTED can follow the chain (EvalPlanQual).
  *
- * Row locks are exclusive whatever strength was asked for: correct, but
- * two sharers wait for each other (issue 6 brings lock strengths).
+ * Row locks have heap's four strengths and conflict as heap's do; several
+ * compatible lockers share xmax as a MultiXactId (add_locker).  An UPDATE
+ * or DELETE waits for every running locker, even a FOR KEY SHARE one that
+ * heap would let a non-key UPDATE pass (a record has one xmax, so an
+ * updater cannot sit beside lockers): correct, with less concurrency.
  *
  * Values wider than TOAST_TUPLE_THRESHOLD go through heap's toaster into
  * the table's TOAST relation, which is a heap table (relation_toast_am).
@@ -25,9 +28,12 @@
 #include "postgres.h"
 
 #include "access/heaptoast.h"
+#include "access/multixact.h"
 #include "access/xact.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
+#include "storage/predicate.h"
+#include "storage/procarray.h"
 #include "utils/rel.h"
 
 #include "lsm_tableam.h"
@@ -77,6 +83,7 @@ lsm_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	uint8	   *rec;
 	size_t		len;
 
+	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	h.xmin = lsm_xact_write_xid();
 	h.cmin = cid;
 	tuple = tuple_to_store(rel, slot, NULL, options, &should_free);
@@ -129,6 +136,7 @@ lsm_multi_insert(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid
 
 	if (nslots <= 0)
 		return;
+	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	h.xmin = lsm_xact_write_xid();
 	h.cmin = cid;
 	lsm_rowid_alloc(rel, nslots, &first);
@@ -173,9 +181,9 @@ lsm_multi_insert(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid
  * result the lock is released and tmfd filled.
  */
 static TM_Result
-lock_row_for_change(Relation rel, uint64 rowid, CommandId cid, Snapshot crosscheck,
-					LockWaitPolicy wait_policy, XLTW_Oper oper, TM_FailureData *tmfd,
-					uint8 **rec, size_t *len, LsmRowHeader *h)
+lock_row_for_change(Relation rel, uint64 rowid, CommandId cid, LockTupleMode mode,
+					Snapshot crosscheck, LockWaitPolicy wait_policy, XLTW_Oper oper,
+					TM_FailureData *tmfd, uint8 **rec, size_t *len, LsmRowHeader *h)
 {
 	for (;;)
 	{
@@ -192,7 +200,7 @@ lock_row_for_change(Relation rel, uint64 rowid, CommandId cid, Snapshot crossche
 			tmfd->cmax = InvalidCommandId;
 			return TM_Deleted;
 		}
-		res = lsm_row_modifiable(h, rowid, cid, tmfd, &xwait);
+		res = lsm_row_modifiable(h, rowid, cid, mode, tmfd, &xwait);
 		if (res == TM_Ok && crosscheck != InvalidSnapshot &&
 			!lsm_row_visible(h, crosscheck, NULL))
 			res = TM_Updated;	/* RI check in REPEATABLE READ: as heap */
@@ -242,7 +250,8 @@ lsm_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot
 
 	if (!lsm_tid_to_rowid(tid, &rowid))
 		error_invisible("delete");
-	res = lock_row_for_change(rel, rowid, cid, crosscheck,
+	CheckForSerializableConflictIn(rel, tid, ItemPointerGetBlockNumber(tid));
+	res = lock_row_for_change(rel, rowid, cid, LockTupleExclusive, crosscheck,
 							  wait ? LockWaitBlock : LockWaitSkip, XLTW_Delete, tmfd,
 							  &rec, &len, &h);
 	if (res == TM_Invisible)
@@ -289,7 +298,8 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 	*update_indexes = true;
 	if (!lsm_tid_to_rowid(otid, &rowid))
 		error_invisible("update");
-	res = lock_row_for_change(rel, rowid, cid, crosscheck,
+	CheckForSerializableConflictIn(rel, otid, ItemPointerGetBlockNumber(otid));
+	res = lock_row_for_change(rel, rowid, cid, LockTupleExclusive, crosscheck,
 							  wait ? LockWaitBlock : LockWaitSkip, XLTW_Update, tmfd,
 							  &rec, &len, &h);
 	if (res == TM_Invisible)
@@ -337,6 +347,67 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 	return TM_Ok;
 }
 
+/* Whether one of our (sub)transactions holds a lock of at least mode. */
+static bool
+multi_has_our_lock(MultiXactId multi, LockTupleMode mode)
+{
+	MultiXactMember *members;
+	int			n = GetMultiXactIdMembers(multi, &members, false, true);
+	bool		found = false;
+
+	for (int i = 0; i < n && !found; i++)
+		found = lsm_lock_mode_of_status(members[i].status) >= mode &&
+			TransactionIdIsCurrentTransactionId(members[i].xid);
+	if (n > 0)
+		pfree(members);
+	return found;
+}
+
+/*
+ * Adds this transaction's lock of strength mode to the row's lockers (no
+ * conflicting one is running: lsm_row_modifiable said so).  A single
+ * locker is kept in xmax; a second running one makes xmax a MultiXactId
+ * of both, as heap does.  false when a lock of ours at least as strong is
+ * already there (nothing to write).
+ */
+static bool
+add_locker(LsmRowHeader *h, LockTupleMode mode)
+{
+	TransactionId me;
+
+	if (TransactionIdIsValid(h->xmax) && (h->flags & LSM_ROW_LOCK_ONLY))
+	{
+		if (h->flags & LSM_ROW_MULTI)
+		{
+			if (multi_has_our_lock(h->xmax, mode))
+				return false;
+			me = lsm_xact_write_xid();
+			h->xmax = MultiXactIdExpand(h->xmax, me, lsm_lock_status_of_mode(mode));
+			return true;
+		}
+		if (TransactionIdIsCurrentTransactionId(h->xmax) && lsm_row_lock_mode(h) >= mode)
+			return false;
+		me = lsm_xact_write_xid();
+		if (h->xmax == me)
+		{
+			lsm_row_set_single_locker(h, me, mode); /* a stronger lock */
+			return true;
+		}
+		if (TransactionIdIsCurrentTransactionId(h->xmax) || TransactionIdIsInProgress(h->xmax))
+		{
+			/* a parent's lock survives our abort; another's stays too */
+			h->xmax = MultiXactIdCreate(h->xmax, lsm_lock_status_of_mode(lsm_row_lock_mode(h)),
+										me, lsm_lock_status_of_mode(mode));
+			h->flags = (h->flags & ~(LSM_ROW_UPDATED | LSM_ROW_LOCK_MODE)) |
+				LSM_ROW_LOCK_ONLY | LSM_ROW_MULTI;
+			return true;
+		}
+	}
+	/* no locker left, or an updater that aborted */
+	lsm_row_set_single_locker(h, lsm_xact_write_xid(), mode);
+	return true;
+}
+
 TM_Result
 lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *slot,
 			   CommandId cid, LockTupleMode mode, LockWaitPolicy wait_policy, uint8 flags,
@@ -347,6 +418,7 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 
 	if (!lsm_tid_to_rowid(tid, &rowid))
 		error_invisible("lock");
+	MultiXactIdSetOldestMember();	/* before this transaction joins a multixact */
 	for (;;)
 	{
 		uint8	   *rec;
@@ -354,7 +426,7 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 		LsmRowHeader h;
 		TM_Result	res;
 
-		res = lock_row_for_change(rel, rowid, cid, InvalidSnapshot, wait_policy,
+		res = lock_row_for_change(rel, rowid, cid, mode, InvalidSnapshot, wait_policy,
 								  XLTW_Lock, tmfd, &rec, &len, &h);
 		tmfd->traversed = traversed;
 		if (res == TM_Invisible)
@@ -370,13 +442,11 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 		}
 		if (res != TM_Ok)
 			return res;
-		if (!TransactionIdIsCurrentTransactionId(h.xmax))
+		if (add_locker(&h, mode))
 		{
 			uint8	   *newrec;
 
-			h.xmax = lsm_xact_write_xid();
 			h.cmax = cid;
-			h.flags = (h.flags & ~LSM_ROW_UPDATED) | LSM_ROW_LOCK_ONLY;
 			newrec = lsm_row_rewrite(rec, len, &h);
 			PG_TRY();
 			{

@@ -250,11 +250,12 @@ lsm_replay_filter(void *arg, uint64_t segment, const void *key, size_t klen,
 		h.xmin = InvalidTransactionId;
 		changed = true;
 	}
-	if (forgotten(h.xmax, horizon))
+	/* lockers do not outlive a crash; a multixact's id is no xid */
+	if ((h.flags & LSM_ROW_MULTI) || forgotten(h.xmax, horizon))
 	{
 		h.xmax = InvalidTransactionId;
 		h.cmax = 0;
-		h.flags &= ~(LSM_ROW_UPDATED | LSM_ROW_LOCK_ONLY);
+		h.flags &= ~(LSM_ROW_UPDATED | LSM_ROW_LOCK_ONLY | LSM_ROW_MULTI | LSM_ROW_LOCK_MODE);
 		h.successor = 0;
 		changed = true;
 	}

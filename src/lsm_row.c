@@ -141,8 +141,19 @@ lsm_row_to_tuple(const uint8 *rec, size_t len, const LsmRowHeader *h,
 	td->t_infomask = h->infomask;
 	if (h->xmax == InvalidTransactionId)
 		td->t_infomask |= HEAP_XMAX_INVALID;
+	else if (h->flags & LSM_ROW_MULTI)
+		td->t_infomask |= HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_IS_MULTI;
 	else if (h->flags & LSM_ROW_LOCK_ONLY)
-		td->t_infomask |= HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_EXCL_LOCK;
+	{
+		static const uint16 lock_bits[] = {
+			[LockTupleKeyShare] = HEAP_XMAX_KEYSHR_LOCK,
+			[LockTupleShare] = HEAP_XMAX_SHR_LOCK,
+			[LockTupleNoKeyExclusive] = HEAP_XMAX_EXCL_LOCK,
+			[LockTupleExclusive] = HEAP_XMAX_EXCL_LOCK,
+		};
+
+		td->t_infomask |= HEAP_XMAX_LOCK_ONLY | lock_bits[lsm_row_lock_mode(h)];
+	}
 	td->t_hoff = h->hoff;
 	if (bits)
 		memcpy(td->t_bits, rec + LSM_ROW_HEADER_LEN, bits);

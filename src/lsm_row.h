@@ -16,7 +16,10 @@
  *	 xmin, xmax, cmin, cmax	  4 bytes each (xmax 0: none)
  *	 infomask2, infomask		  as in the heap tuple (natts, nulls, varwidth,
  *							  external); no hint bits are ever stored
- *	 flags					  LSM_ROW_*
+ *	 flags					  LSM_ROW_*; a single locker's strength is
+ *							  stored as LockTupleExclusive - mode, so 0
+ *							  (what records written before lock
+ *							  strengths carry) means FOR UPDATE
  *	 hoff					  the heap tuple's t_hoff
  *	 successor				  6-byte rowid of the newer version
  *							  (LSM_ROW_UPDATED)
@@ -33,6 +36,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "nodes/lockoptions.h"
 #include "storage/itemptr.h"
 #include "storage/relfilenode.h"
 
@@ -47,6 +51,9 @@
 /* flags */
 #define LSM_ROW_UPDATED		0x01	/* xmax updated it: successor holds the newer row */
 #define LSM_ROW_LOCK_ONLY	0x02	/* xmax only locked it */
+#define LSM_ROW_MULTI		0x04	/* xmax is a MultiXactId of lockers (LOCK_ONLY) */
+#define LSM_ROW_LOCK_MODE	0x18	/* a single locker's strength, see below */
+#define LSM_ROW_LOCK_SHIFT	3
 
 typedef struct LsmRowHeader
 {
@@ -60,6 +67,22 @@ typedef struct LsmRowHeader
 	uint8		hoff;
 	uint64		successor;
 } LsmRowHeader;
+
+/* The strength of a single locker's lock (LSM_ROW_LOCK_ONLY, not MULTI). */
+static inline LockTupleMode
+lsm_row_lock_mode(const LsmRowHeader *h)
+{
+	return (LockTupleMode) (LockTupleExclusive -
+							((h->flags & LSM_ROW_LOCK_MODE) >> LSM_ROW_LOCK_SHIFT));
+}
+
+static inline void
+lsm_row_set_single_locker(LsmRowHeader *h, TransactionId xid, LockTupleMode mode)
+{
+	h->xmax = xid;
+	h->flags = (h->flags & ~(LSM_ROW_UPDATED | LSM_ROW_MULTI | LSM_ROW_LOCK_MODE)) |
+		LSM_ROW_LOCK_ONLY | ((LockTupleExclusive - mode) << LSM_ROW_LOCK_SHIFT);
+}
 
 static inline void
 lsm_key_encode(uint8 *out, const RelFileNode *rn, uint64 rowid)

@@ -32,6 +32,7 @@
 #include "nodes/tidbitmap.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/predicate.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -202,6 +203,10 @@ lsm_scan_begin(Relation rel, Snapshot snapshot, int nkeys, struct ScanKeyData *k
 	open_iterator(scan);
 	if (flags & SO_TYPE_SEQSCAN)
 		pgstat_count_heap_scan(rel);
+	/* SERIALIZABLE: a scan of the whole table (or of a range of it) reads
+	 * what a later insert anywhere would add, as with heap */
+	if (flags & (SO_TYPE_SEQSCAN | SO_TYPE_SAMPLESCAN | SO_TYPE_TIDRANGESCAN))
+		PredicateLockRelation(rel, snapshot);
 	return (TableScanDesc) scan;
 }
 
@@ -264,11 +269,14 @@ current_row_visible(LsmScanDesc scan, uint64 *rowid)
 	const uint8 *k = lsm_iter_key(scan->it, &klen);
 	const uint8 *v = lsm_iter_value(scan->it, &vlen);
 	LsmRowHeader h;
+	bool		visible;
 
 	*rowid = lsm_key_rowid(k);
 	if (klen != LSM_KEY_LEN || !lsm_row_header_decode(v, vlen, &h))
 		lsm_report_bad_row(rel, *rowid);
-	if (!lsm_row_visible(&h, scan->base.rs_snapshot, &scan->xids))
+	visible = lsm_row_visible(&h, scan->base.rs_snapshot, &scan->xids);
+	lsm_serializable_conflict_out(visible, rel, &h, scan->base.rs_snapshot);
+	if (!visible)
 		return false;
 	decode_into_scan(scan, v, vlen, &h, *rowid);
 	lsm_rowid_to_tid(*rowid, &scan->tuple.t_self);
@@ -704,6 +712,9 @@ fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, LsmXidCache *xid
 	PG_TRY();
 	{
 		visible = lsm_row_visible(&h, snapshot, xids);
+		lsm_serializable_conflict_out(visible, rel, &h, snapshot);
+		if (visible)
+			PredicateLockTID(rel, tid, snapshot, h.xmin);
 		if (!visible && all_dead)
 			*all_dead = lsm_row_surely_dead(&h, GlobalVisTestFor(rel));
 		if (visible && scan)
@@ -772,6 +783,7 @@ lsm_tuple_get_latest_tid(TableScanDesc scan, ItemPointer tid)
 			return;
 		lsm_free(rec);
 		visible = lsm_row_visible(&h, scan->rs_snapshot, NULL);
+		lsm_serializable_conflict_out(visible, rel, &h, scan->rs_snapshot);
 		if (visible)
 			lsm_rowid_to_tid(rowid, tid);
 		if (!(h.flags & LSM_ROW_UPDATED) || !TransactionIdIsValid(h.xmax))

@@ -18,7 +18,9 @@
  *	   they need goes once relfrozenxid passes them.  So every record with
  *	   an xid older than FreezeLimit is rewritten: a committed inserter
  *	   becomes FrozenTransactionId, a finished locker or an aborted deleter
- *	   is cleared, and a row that is dead for good is deleted.  The rewrite
+ *	   is cleared, and a row that is dead for good is deleted; a multixact of
+ *	   lockers older than the multixact cutoff is cleared, so relminmxid
+ *	   moves too.  The rewrite
  *	   fetches the record again under its row lock (lsm_rowlock.c), so it
  *	   never undoes a concurrent change.  The engine log is synced before
  *	   pg_class says relfrozenxid moved: the commit log may be truncated
@@ -75,7 +77,9 @@ typedef struct VacState
 	lsm_db	   *db;
 	TransactionId oldest_xmin;
 	TransactionId freeze_limit;
+	MultiXactId multi_limit;
 	TransactionId new_frozen_xid;	/* oldest xid left in the table */
+	MultiXactId new_min_mxid;	/* oldest multixact left in the table */
 	LsmXidCache xids;
 	VacWindow  *w;
 	double		live;
@@ -104,11 +108,29 @@ old_xid(TransactionId xid, TransactionId limit)
 	return TransactionIdIsNormal(xid) && TransactionIdPrecedes(xid, limit);
 }
 
-static void
-keep_oldest(VacState *vs, TransactionId xid)
+/* Whether the header holds an xid or a multixact older than the limits. */
+static inline bool
+has_old_ids(const LsmRowHeader *h, TransactionId limit, MultiXactId multi_limit)
 {
-	if (TransactionIdIsNormal(xid) && TransactionIdPrecedes(xid, vs->new_frozen_xid))
-		vs->new_frozen_xid = xid;
+	if (old_xid(h->xmin, limit))
+		return true;
+	if (h->flags & LSM_ROW_MULTI)
+		return MultiXactIdPrecedes(h->xmax, multi_limit);
+	return old_xid(h->xmax, limit);
+}
+
+static void
+keep_oldest(VacState *vs, const LsmRowHeader *h)
+{
+	if (TransactionIdIsNormal(h->xmin) && TransactionIdPrecedes(h->xmin, vs->new_frozen_xid))
+		vs->new_frozen_xid = h->xmin;
+	if (h->flags & LSM_ROW_MULTI)
+	{
+		if (MultiXactIdPrecedes(h->xmax, vs->new_min_mxid))
+			vs->new_min_mxid = h->xmax;
+	}
+	else if (TransactionIdIsNormal(h->xmax) && TransactionIdPrecedes(h->xmax, vs->new_frozen_xid))
+		vs->new_frozen_xid = h->xmax;
 }
 
 typedef enum
@@ -123,7 +145,7 @@ typedef enum
  * running transaction, so each of them has finished).
  */
 static OldXidAction
-freeze_header(LsmRowHeader *h, TransactionId limit)
+freeze_header(LsmRowHeader *h, TransactionId limit, MultiXactId multi_limit)
 {
 	bool		changed = false;
 
@@ -135,13 +157,15 @@ freeze_header(LsmRowHeader *h, TransactionId limit)
 		h->cmin = FirstCommandId;
 		changed = true;
 	}
-	if (old_xid(h->xmax, limit))
+	if ((h->flags & LSM_ROW_MULTI) ? MultiXactIdPrecedes(h->xmax, multi_limit) :
+		old_xid(h->xmax, limit))
 	{
 		if (!(h->flags & LSM_ROW_LOCK_ONLY) && TransactionIdDidCommit(h->xmax))
 			return OLD_DELETE;	/* deleted or updated before every snapshot */
+		/* a finished locker (all of a multixact's are) or an aborted updater */
 		h->xmax = InvalidTransactionId;
 		h->cmax = FirstCommandId;
-		h->flags &= ~(LSM_ROW_LOCK_ONLY | LSM_ROW_UPDATED);
+		h->flags &= ~(LSM_ROW_LOCK_ONLY | LSM_ROW_UPDATED | LSM_ROW_MULTI | LSM_ROW_LOCK_MODE);
 		h->successor = 0;
 		changed = true;
 	}
@@ -170,7 +194,7 @@ freeze_row(VacState *vs, uint64 rowid)
 			gone = true;
 		else
 		{
-			switch (freeze_header(&h, vs->freeze_limit))
+			switch (freeze_header(&h, vs->freeze_limit, vs->multi_limit))
 			{
 				case OLD_KEEP:
 					break;
@@ -205,10 +229,7 @@ freeze_row(VacState *vs, uint64 rowid)
 					}
 			}
 			if (!gone)
-			{
-				keep_oldest(vs, h.xmin);
-				keep_oldest(vs, h.xmax);
-			}
+				keep_oldest(vs, &h);
 			lsm_free(rec);
 		}
 	}
@@ -245,13 +266,10 @@ vacuum_one_row(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmR
 			vs->live += 1;
 			break;
 	}
-	if (old_xid(h->xmin, vs->freeze_limit) || old_xid(h->xmax, vs->freeze_limit))
+	if (has_old_ids(h, vs->freeze_limit, vs->multi_limit))
 		dead = freeze_row(vs, rowid) || dead;
 	else
-	{
-		keep_oldest(vs, h->xmin);
-		keep_oldest(vs, h->xmax);
-	}
+		keep_oldest(vs, h);
 	if (dead)
 	{
 		bit_set(w->dead, bit);
@@ -325,8 +343,7 @@ lsm_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrat
 	int			elevel = (params->options & VACOPT_VERBOSE) ? INFO : DEBUG2;
 	VacState	vs = {0};
 	VacWindow	w = {0};
-	MultiXactId oldest_mxact,
-				multi_cutoff;
+	MultiXactId oldest_mxact;
 	uint64		high = lsm_rowid_high(rel);
 	uint64		span = window_rows();
 	int			nindexes;
@@ -350,8 +367,9 @@ lsm_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrat
 								 params->multixact_freeze_min_age,
 								 params->multixact_freeze_table_age,
 								 &vs.oldest_xmin, &oldest_mxact,
-								 &vs.freeze_limit, &multi_cutoff);
+								 &vs.freeze_limit, &vs.multi_limit);
 	vs.new_frozen_xid = vs.oldest_xmin;
+	vs.new_min_mxid = oldest_mxact;
 	lsm_xid_cache_init(&vs.xids);
 	vs.w = &w;
 
@@ -417,7 +435,7 @@ lsm_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrat
 
 	relpages = RelationGetNumberOfBlocks(rel);
 	vac_update_relstats(rel, relpages, vs.live, 0, nindexes > 0, vs.new_frozen_xid,
-						InvalidMultiXactId, &frozenxid_updated, NULL, false);
+						vs.new_min_mxid, &frozenxid_updated, NULL, false);
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
 						 (PgStat_Counter) vs.live, (PgStat_Counter) vs.recently_dead);
 
@@ -470,6 +488,7 @@ typedef struct ClusterState
 	Relation	new_rel;
 	TransactionId oldest_xmin;
 	TransactionId freeze_xid;
+	MultiXactId multi_cutoff;
 	bool		keep_rowids;
 	LsmXidCache xids;
 	HTAB	   *map;			/* CLUSTER: old -> new rowid of late inserts */
@@ -564,7 +583,7 @@ rewrite_one_row(void *arg, uint64 rowid, const uint8 *rec, size_t len, const Lsm
 		case HEAPTUPLE_DELETE_IN_PROGRESS:
 			break;				/* only this transaction's, under its lock */
 	}
-	if (freeze_header(&h, cs->freeze_xid) == OLD_DELETE)
+	if (freeze_header(&h, cs->freeze_xid, cs->multi_cutoff) == OLD_DELETE)
 	{
 		cs->vacuumed += 1;
 		return true;
@@ -730,6 +749,7 @@ lsm_relation_copy_for_cluster(Relation OldTable, Relation NewTable, Relation Old
 	cs.new_rel = NewTable;
 	cs.oldest_xmin = OldestXmin;
 	cs.freeze_xid = *xid_cutoff;
+	cs.multi_cutoff = *multi_cutoff;
 	cs.keep_rowids = OldIndex == NULL;
 	lsm_xid_cache_init(&cs.xids);
 	cs.values = palloc(sizeof(Datum) * natts);

@@ -21,7 +21,10 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "access/multixact.h"
+#include "access/subtrans.h"
 #include "access/xact.h"
+#include "storage/predicate.h"
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
@@ -195,6 +198,47 @@ lsm_row_vacuum_state(const LsmRowHeader *h, TransactionId oldest_xmin, LsmXidCac
 	return HEAPTUPLE_DEAD;
 }
 
+/*
+ * SERIALIZABLE: a read of a version that a concurrent transaction wrote
+ * (an insert we do not see, or a delete we do not see) is a rw-conflict
+ * out to that transaction; as HeapCheckForSerializableConflictOut.
+ */
+void
+lsm_serializable_conflict_out(bool visible, Relation rel, const LsmRowHeader *h,
+							  Snapshot snapshot)
+{
+	TransactionId xid;
+
+	if (!CheckForSerializableConflictOutNeeded(rel, snapshot))
+		return;
+	switch (lsm_row_vacuum_state(h, TransactionXmin, NULL))
+	{
+		case HEAPTUPLE_LIVE:
+			if (visible)
+				return;
+			xid = h->xmin;
+			break;
+		case HEAPTUPLE_RECENTLY_DEAD:
+		case HEAPTUPLE_DELETE_IN_PROGRESS:
+			xid = visible ? h->xmax : h->xmin;
+			if (TransactionIdPrecedes(xid, TransactionXmin))
+				return;
+			break;
+		case HEAPTUPLE_INSERT_IN_PROGRESS:
+			xid = h->xmin;
+			break;
+		case HEAPTUPLE_DEAD:
+		default:
+			return;
+	}
+	if (!TransactionIdIsNormal(xid) || TransactionIdEquals(xid, GetTopTransactionIdIfAny()))
+		return;
+	xid = SubTransGetTopmostTransaction(xid);
+	if (TransactionIdPrecedes(xid, TransactionXmin))
+		return;
+	CheckForSerializableConflictOut(rel, xid, snapshot);
+}
+
 bool
 lsm_row_visible(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
 {
@@ -232,8 +276,84 @@ lsm_row_alive(const LsmRowHeader *h, LsmXidCache *cache)
 	return !xid_committed(h->xmax, cache);
 }
 
+/*
+ * Row lock strengths conflict as heap's do (heapam.c tupleLockExtraInfo):
+ * [requested][held].
+ */
+static const bool lock_conflicts[4][4] = {
+	[LockTupleKeyShare] = {false, false, false, true},
+	[LockTupleShare] = {false, false, true, true},
+	[LockTupleNoKeyExclusive] = {false, true, true, true},
+	[LockTupleExclusive] = {true, true, true, true},
+};
+
+LockTupleMode
+lsm_lock_mode_of_status(MultiXactStatus status)
+{
+	switch (status)
+	{
+		case MultiXactStatusForKeyShare:
+			return LockTupleKeyShare;
+		case MultiXactStatusForShare:
+			return LockTupleShare;
+		case MultiXactStatusForNoKeyUpdate:
+		case MultiXactStatusNoKeyUpdate:
+			return LockTupleNoKeyExclusive;
+		case MultiXactStatusForUpdate:
+		case MultiXactStatusUpdate:
+			break;
+	}
+	return LockTupleExclusive;
+}
+
+MultiXactStatus
+lsm_lock_status_of_mode(LockTupleMode mode)
+{
+	switch (mode)
+	{
+		case LockTupleKeyShare:
+			return MultiXactStatusForKeyShare;
+		case LockTupleShare:
+			return MultiXactStatusForShare;
+		case LockTupleNoKeyExclusive:
+			return MultiXactStatusForNoKeyUpdate;
+		case LockTupleExclusive:
+			break;
+	}
+	return MultiXactStatusForUpdate;
+}
+
+/*
+ * A transaction other than ours that holds a lock on the row conflicting
+ * with mode and is still running, or InvalidTransactionId.
+ */
+static TransactionId
+conflicting_locker(const LsmRowHeader *h, LockTupleMode mode)
+{
+	if (h->flags & LSM_ROW_MULTI)
+	{
+		MultiXactMember *members;
+		int			n = GetMultiXactIdMembers(h->xmax, &members, false, true);
+		TransactionId found = InvalidTransactionId;
+
+		for (int i = 0; i < n && !TransactionIdIsValid(found); i++)
+			if (lock_conflicts[mode][lsm_lock_mode_of_status(members[i].status)] &&
+				!TransactionIdIsCurrentTransactionId(members[i].xid) &&
+				TransactionIdIsInProgress(members[i].xid))
+				found = members[i].xid;
+		if (n > 0)
+			pfree(members);
+		return found;
+	}
+	if (lock_conflicts[mode][lsm_row_lock_mode(h)] &&
+		!TransactionIdIsCurrentTransactionId(h->xmax) &&
+		TransactionIdIsInProgress(h->xmax))
+		return h->xmax;
+	return InvalidTransactionId;
+}
+
 TM_Result
-lsm_row_modifiable(const LsmRowHeader *h, uint64 rowid, CommandId cid,
+lsm_row_modifiable(const LsmRowHeader *h, uint64 rowid, CommandId cid, LockTupleMode mode,
 				   TM_FailureData *tmfd, TransactionId *xwait)
 {
 	*xwait = InvalidTransactionId;
@@ -260,13 +380,9 @@ lsm_row_modifiable(const LsmRowHeader *h, uint64 rowid, CommandId cid,
 		return TM_Ok;
 	if (h->flags & LSM_ROW_LOCK_ONLY)
 	{
-		if (!TransactionIdIsCurrentTransactionId(h->xmax) &&
-			TransactionIdIsInProgress(h->xmax))
-		{
-			*xwait = h->xmax;
-			return TM_BeingModified;
-		}
-		return TM_Ok;			/* our lock, or a finished locker's */
+		/* ours, finished lockers' and compatible locks do not stand in the way */
+		*xwait = conflicting_locker(h, mode);
+		return TransactionIdIsValid(*xwait) ? TM_BeingModified : TM_Ok;
 	}
 	if (TransactionIdIsCurrentTransactionId(h->xmax))
 	{

@@ -12,7 +12,9 @@
 #include "postgres.h"
 
 #include "access/heapam.h"
+#include "access/multixact.h"
 #include "access/tableam.h"
+#include "utils/rel.h"
 #include "utils/snapshot.h"
 
 #include "lsm_row.h"
@@ -49,13 +51,23 @@ extern bool lsm_row_surely_dead(const LsmRowHeader *h, struct GlobalVisState *vi
 extern HTSV_Result lsm_row_vacuum_state(const LsmRowHeader *h, TransactionId oldest_xmin,
 										LsmXidCache *cache);
 
+/* SERIALIZABLE: the rw-conflict a read of this version implies, if any. */
+extern void lsm_serializable_conflict_out(bool visible, Relation rel, const LsmRowHeader *h,
+										  Snapshot snapshot);
+
 /*
- * Whether command cid of this transaction may update, delete or lock the
- * row: TM_Ok, TM_Invisible, TM_SelfModified, TM_Updated, TM_Deleted, or
+ * Whether command cid of this transaction may update, delete or lock (with
+ * strength mode; LockTupleExclusive for UPDATE and DELETE) the row: TM_Ok,
+ * TM_Invisible, TM_SelfModified, TM_Updated, TM_Deleted, or
  * TM_BeingModified with *xwait the transaction to wait for.  tmfd is
  * filled for every result but TM_Ok.
  */
 extern TM_Result lsm_row_modifiable(const LsmRowHeader *h, uint64 rowid, CommandId cid,
-									TM_FailureData *tmfd, TransactionId *xwait);
+									LockTupleMode mode, TM_FailureData *tmfd,
+									TransactionId *xwait);
+
+/* Row lock strengths and the multixact member statuses of lockers. */
+extern LockTupleMode lsm_lock_mode_of_status(MultiXactStatus status);
+extern MultiXactStatus lsm_lock_status_of_mode(LockTupleMode mode);
 
 #endif							/* LSM_VISIBILITY_H */
