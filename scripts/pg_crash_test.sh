@@ -15,25 +15,12 @@
 WORK=${1:-$(mktemp -d /tmp/lsm_am_crash.XXXXXX)}
 CYCLES=${LSM_PG_CRASH_CYCLES:-20}
 WRITERS=3
-PGBIN=$(pg_config --bindir)
 DATA=$WORK/data
 PORT=$((20000 + $$ % 20000))
-mkdir -p "$WORK"
-
 . "$(dirname "$0")/pg_lib.sh"
-[ "$(id -u)" -eq 0 ] && chown -R postgres "$WORK"
 PSQL="$PGBIN/psql -X -q -h $WORK -p $PORT -d postgres -v ON_ERROR_STOP=1"
 
-start_server() {
-	as_pg "$PGBIN/pg_ctl -D $DATA -l $WORK/server.log -w -t 120 start" >/dev/null
-}
-
-as_pg "$PGBIN/initdb -D $DATA -A trust" >/dev/null 2>&1 || { echo "initdb failed"; echo "0 passed, 1 failed"; exit 1; }
-cat >> "$DATA/postgresql.conf" <<EOF
-shared_preload_libraries = 'lsm_am'
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$WORK'
+init_cluster <<EOF || { echo "initdb failed"; echo "0 passed, 1 failed"; exit 1; }
 lsm.memtable_size = 2
 lsm.l0_compaction_trigger = 2
 lsm.target_file_size = 1
@@ -67,22 +54,6 @@ write_script() {
 	done
 }
 
-# kill -9 of the postmaster and every process it started
-crash() {
-	pm=$(head -n 1 "$DATA/postmaster.pid" 2>/dev/null)
-	[ -z "$pm" ] && return
-	procs="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
-	kill -9 $procs 2>/dev/null
-	t=0
-	while [ $t -lt 100 ]; do
-		alive=0
-		for p in $procs; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ $alive -eq 0 ] && break
-		sleep 0.05
-		t=$((t + 1))
-	done
-}
-
 # kill -9 of one backend: the postmaster resets shared memory and restarts
 kill_backend() {
 	pm=$(head -n 1 "$DATA/postmaster.pid" 2>/dev/null)
@@ -98,8 +69,6 @@ kill_backend() {
 	return 0
 }
 
-pass=0
-fail=0
 cycle=1
 while [ $cycle -le "$CYCLES" ]; do
 	w=1

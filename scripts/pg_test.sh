@@ -73,6 +73,9 @@ script_test() {
 script_test "without shared_preload_libraries" scripts/pg_preload_test.sh "$WORK/preload"
 script_test "crash recovery" scripts/pg_crash_test.sh "$WORK/crash"
 script_test "xids PostgreSQL forgot in a crash" scripts/pg_xid_reuse_test.sh "$WORK/xid"
+script_test "pg_dump and pg_restore" scripts/pg_dump_test.sh "$WORK/dump"
+script_test "pgbench TPC-B, and kill -9 in the middle" scripts/pg_tpcb_test.sh "$WORK/tpcb"
+script_test "xid wraparound" scripts/pg_wraparound_test.sh "$WORK/wrap"
 
 [ "$fail" -eq 0 ] && rm -rf "$WORK"
 echo "$pass passed, $fail failed"

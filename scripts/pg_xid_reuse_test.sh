@@ -17,52 +17,14 @@
 #      still invisible; a third crash and restart, the same.
 # As root, the cluster runs as the postgres user.  Ends "N passed, N failed".
 WORK=${1:-$(mktemp -d /tmp/lsm_am_xid.XXXXXX)}
-PGBIN=$(pg_config --bindir)
 DATA=$WORK/data
 PORT=$((30000 + $$ % 10000))
-mkdir -p "$WORK"
 . "$(dirname "$0")/pg_lib.sh"
-[ "$(id -u)" -eq 0 ] && chown -R postgres "$WORK"
 PSQL="$PGBIN/psql -X -q -At -h $WORK -p $PORT -d postgres"
-pass=0
-fail=0
-check() {   # name, expected, got
-	if [ "$2" = "$3" ]; then
-		echo "ok   $1"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $1: expected \"$2\", got \"$3\""
-		fail=$((fail + 1))
-	fi
-}
-start_server() {
-	as_pg "$PGBIN/pg_ctl -D $DATA -l $WORK/server.log -w -t 120 start" >/dev/null 2>&1
-}
-crash() {
-	pm=$(head -n 1 "$DATA/postmaster.pid" 2>/dev/null)
-	[ -z "$pm" ] && return
-	procs="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
-	kill -9 $procs 2>/dev/null
-	for p in $procs; do
-		while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
-	done
-}
-finish() {
-	as_pg "$PGBIN/pg_ctl -D $DATA -w stop -m fast" >/dev/null 2>&1
-	[ "$fail" -eq 0 ] && [ -z "$1" ] && rm -rf "$WORK"
-	echo "$pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
 
-as_pg "$PGBIN/initdb -D $DATA -A trust" >/dev/null 2>&1 || { echo "initdb failed"; echo "0 passed, 1 failed"; exit 1; }
 # autovacuum off: nothing may flush PostgreSQL's WAL past the open
 # transaction's xid record behind the test's back
-cat >> "$DATA/postgresql.conf" <<EOF
-shared_preload_libraries = 'lsm_am'
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$WORK'
+init_cluster <<EOF || { echo "initdb failed"; echo "0 passed, 1 failed"; exit 1; }
 autovacuum = off
 lsm.memtable_size = 64
 lsm.wal_sync_delay = 20
