@@ -6,11 +6,14 @@
 #   - SELECT count(*) over the N rows
 #   - size on disk after the load (heap: pg_relation_size; lsm: its files,
 #     after lsm_flush() and lsm_compact())
-#   - pgbench TPC-B, scale LSM_BENCH_TPCB_SCALE (10), 4 clients, the same
-#     seconds, synchronous_commit off then on, each access method in its own
-#     database made by pgbench -i; then the balance invariant on the lsm
-#     database (the sums of account, teller and branch balances and of the
-#     history's deltas agree)
+#   - pgbench TPC-B, scale LSM_BENCH_TPCB_SCALE (10), 4 clients,
+#     LSM_BENCH_TPCB_SECONDS (60), synchronous_commit off then on, each
+#     access method in its own database made by pgbench -i; then the
+#     balance invariant on the lsm database (the sums of account, teller
+#     and branch balances and of the history's deltas agree)
+#   - pgbench -S (select-only) on the same databases, 4 clients
+#   - mixed: half inserts, half point reads by primary key (pgbench
+#     scripts weighted 1:1) on a table of N rows, 4 clients, sync off
 # Prints each figure for heap and lsm and the ratio lsm/heap (for times,
 # heap/lsm, so > 1 always means lsm is better).  Machines are noisy: read
 # the ratios, not the absolute figures.
@@ -90,16 +93,35 @@ size_lsm=$(sql "SELECT lsm_relation_size('ins_lsm')")
 printf '%-34s %11s MB %11s MB %9sx\n' "size after the load" "$((size_heap / 1048576))" "$((size_lsm / 1048576))" "$(ratio "$size_lsm" "$size_heap")"
 
 TPCB_SCALE=${LSM_BENCH_TPCB_SCALE:-10}
+TPCB_SECS=${LSM_BENCH_TPCB_SECONDS:-60}
 for am in heap lsm; do
 	sql "CREATE DATABASE tpcb_$am"
+	as_pg "$PGBIN/psql -X -q -h $WORK -p $PORT -d tpcb_$am -c 'CREATE EXTENSION lsm_am'"
 	as_pg "PGOPTIONS='-c default_table_access_method=$am' $PGBIN/pgbench -i -q -s $TPCB_SCALE -h $WORK -p $PORT tpcb_$am" >/dev/null 2>&1
 done
 for sc in off on; do
 	for am in heap lsm; do
-		eval "tps_$am=\$(as_pg \"PGOPTIONS='-c synchronous_commit=$sc' $PGBIN/pgbench -n -h $WORK -p $PORT -c 4 -j 2 -T $SECS tpcb_$am\" 2>&1 | awk '/^tps/ { printf \"%.0f\", \$3 }')"
+		eval "tps_$am=\$(as_pg \"PGOPTIONS='-c synchronous_commit=$sc' $PGBIN/pgbench -n -h $WORK -p $PORT -c 4 -j 2 -T $TPCB_SECS tpcb_$am\" 2>&1 | awk '/^tps/ { printf \"%.0f\", \$3 }')"
 	done
 	printf '%-34s %11s/s %11s/s %9sx\n' "pgbench TPC-B s$TPCB_SCALE (sync $sc)" "$tps_heap" "$tps_lsm" "$(ratio "$tps_lsm" "$tps_heap")"
 done
 sums=$(as_pg "$PGBIN/psql -X -q -At -h $WORK -p $PORT -d tpcb_lsm -c \"SELECT (SELECT sum(abalance) FROM pgbench_accounts) || ' ' || (SELECT sum(tbalance) FROM pgbench_tellers) || ' ' || (SELECT sum(bbalance) FROM pgbench_branches) || ' ' || (SELECT sum(delta) FROM pgbench_history)\"")
 # pgbench -n keeps the history across both runs: all four sums agree
 echo "$sums" | awk '{ v = ($1 == $2 && $2 == $3 && $3 == $4) ? "holds" : "BROKEN"; print "TPC-B on lsm: sum of balances (accounts, tellers, branches) and of history deltas: " $1 ", " $2 ", " $3 ", " $4 ": invariant " v }'
+for am in heap lsm; do
+	eval "tps_$am=\$(as_pg \"$PGBIN/pgbench -n -S -h $WORK -p $PORT -c 4 -j 2 -T $SECS tpcb_$am\" 2>&1 | awk '/^tps/ { printf \"%.0f\", \$3 }')"
+done
+printf '%-34s %11s/s %11s/s %9sx\n' "pgbench -S s$TPCB_SCALE" "$tps_heap" "$tps_lsm" "$(ratio "$tps_lsm" "$tps_heap")"
+
+for am in heap lsm; do
+	sql "CREATE TABLE mixed_$am (id bigserial PRIMARY KEY, v text) USING $am"
+	sql "INSERT INTO mixed_$am (v) SELECT md5(g::text) || md5((g + 1)::text) FROM generate_series(1, $ROWS) g"
+	sql "VACUUM ANALYZE mixed_$am"
+	printf '%s\n' "INSERT INTO mixed_$am (v) VALUES (md5(random()::text) || md5(random()::text));" > "$WORK/mixed_ins_$am.sql"
+	printf '%s\n' "\\set r random(1, $ROWS)" "SELECT v FROM mixed_$am WHERE id = :r;" > "$WORK/mixed_get_$am.sql"
+	[ "$(id -u)" -eq 0 ] && chown postgres "$WORK/mixed_ins_$am.sql" "$WORK/mixed_get_$am.sql"
+done
+for am in heap lsm; do
+	eval "tps_$am=\$(as_pg \"PGOPTIONS='-c synchronous_commit=off' $PGBIN/pgbench -n -h $WORK -p $PORT -c 4 -j 2 -T $SECS -f $WORK/mixed_ins_$am.sql@1 -f $WORK/mixed_get_$am.sql@1 postgres\" 2>&1 | awk '/^tps/ { printf \"%.0f\", \$3 }')"
+done
+printf '%-34s %11s/s %11s/s %9sx\n' "mixed 50% insert / 50% read" "$tps_heap" "$tps_lsm" "$(ratio "$tps_lsm" "$tps_heap")"

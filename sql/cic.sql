@@ -44,3 +44,31 @@ SELECT count(*), sum(id) FROM cic WHERE id > 0;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 DROP TABLE cic;
+
+-- Parallel index builds: btree hands the workers a shared parallel scan;
+-- each visits the blocks it is given (SnapshotAny, or the MVCC snapshot of
+-- a concurrent build).
+CREATE TABLE pib (id int, v text) USING lsm;
+INSERT INTO pib SELECT g, 'v' || g FROM generate_series(1, 20000) g;
+DELETE FROM pib WHERE id % 3 = 0;
+SET maintenance_work_mem = '256MB';
+SET max_parallel_maintenance_workers = 2;
+SET min_parallel_table_scan_size = 0;
+SET client_min_messages = debug1;
+SET log_temp_files = -1;
+CREATE INDEX pib_id ON pib (id);
+CREATE UNIQUE INDEX CONCURRENTLY pib_v ON pib (v);
+RESET client_min_messages;
+RESET log_temp_files;
+RESET maintenance_work_mem;
+RESET max_parallel_maintenance_workers;
+RESET min_parallel_table_scan_size;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*), sum(id) FROM pib WHERE id > 0;
+SELECT count(*) FROM pib WHERE v > '';
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SELECT count(*), sum(id) FROM pib;
+SELECT relname, reltuples FROM pg_class WHERE relname IN ('pib_id', 'pib_v') ORDER BY 1;
+DROP TABLE pib;

@@ -223,6 +223,7 @@ typedef struct BuildState
 	TupleTableSlot *slot;
 	ExprState  *predicate;
 	Snapshot	snapshot;		/* CREATE INDEX CONCURRENTLY: rows it sees */
+	TransactionId oldest_xmin;	/* otherwise: what is dead to all goes */
 	LsmXidCache xids;
 	double		reltuples;
 } BuildState;
@@ -246,13 +247,23 @@ build_one(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHea
 	}
 	else
 	{
-		/* an aborted insert is nothing; a dead row is indexed but not alive */
-		if (h->xmin == InvalidTransactionId)
-			return true;
-		if (TransactionIdIsNormal(h->xmin) && !TransactionIdIsCurrentTransactionId(h->xmin) &&
-			!TransactionIdIsInProgress(h->xmin) && !TransactionIdDidCommit(h->xmin))
-			return true;
-		alive = lsm_row_alive(h, &bs->xids);
+		/* as heap: what no snapshot can see is not indexed; a version an
+		 * older snapshot may still need is, but not as alive */
+		switch (lsm_row_vacuum_state(h, bs->oldest_xmin, &bs->xids))
+		{
+			case HEAPTUPLE_DEAD:
+				return true;
+			case HEAPTUPLE_RECENTLY_DEAD:
+				alive = false;
+				break;
+			case HEAPTUPLE_LIVE:
+			case HEAPTUPLE_INSERT_IN_PROGRESS:
+				alive = true;
+				break;
+			default:
+				alive = lsm_row_alive(h, &bs->xids);
+				break;
+		}
 	}
 	if (alive)
 		bs->reltuples += 1;
@@ -278,10 +289,6 @@ lsm_index_build_range_scan(Relation table_rel, Relation index_rel, IndexInfo *in
 	uint64		first = (uint64) start_blockno * LSM_ROWS_PER_BLOCK,
 				end = LSM_ROWID_MAX;
 
-	if (scan != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("parallel index builds are not supported on lsm tables")));
 	if (numblocks != InvalidBlockNumber)
 		end = (uint64) (start_blockno + numblocks) * LSM_ROWS_PER_BLOCK;
 	bs.table = table_rel;
@@ -295,14 +302,45 @@ lsm_index_build_range_scan(Relation table_rel, Relation index_rel, IndexInfo *in
 	bs.econtext->ecxt_scantuple = bs.slot;
 	bs.predicate = ExecPrepareQual(index_info->ii_Predicate, bs.estate);
 	lsm_xid_cache_init(&bs.xids);
-	/* as heap: a concurrent build indexes what its MVCC snapshot sees */
-	if (index_info->ii_Concurrent)
-		bs.snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	bs.oldest_xmin = GetOldestNonRemovableTransactionId(table_rel);
+	if (scan != NULL)
+	{
+		/* a worker of a parallel build: the blocks the shared scan hands
+		 * out, consecutive ones visited as one range; its snapshot is MVCC
+		 * for a concurrent build, else SnapshotAny */
+		uint64		f,
+					e,
+					run_first = 0,
+					run_end = 0;
 
-	lsm_scan_rowids(table_rel, first, end, build_one, &bs);
-
-	if (bs.snapshot != NULL)
-		UnregisterSnapshot(bs.snapshot);
+		if (IsMVCCSnapshot(scan->rs_snapshot))
+			bs.snapshot = scan->rs_snapshot;
+		while (lsm_parallel_next_rowids(scan, &f, &e))
+		{
+			if (run_end > run_first && f == run_end)
+			{
+				run_end = e;
+				continue;
+			}
+			if (run_end > run_first)
+				lsm_scan_rowids(table_rel, run_first, run_end, build_one, &bs);
+			run_first = f;
+			run_end = e;
+		}
+		if (run_end > run_first)
+			lsm_scan_rowids(table_rel, run_first, run_end, build_one, &bs);
+		bs.snapshot = NULL;
+		table_endscan(scan);	/* as heap's: the scan is ours to end */
+	}
+	else
+	{
+		/* as heap: a concurrent build indexes what its MVCC snapshot sees */
+		if (index_info->ii_Concurrent)
+			bs.snapshot = RegisterSnapshot(GetTransactionSnapshot());
+		lsm_scan_rowids(table_rel, first, end, build_one, &bs);
+		if (bs.snapshot != NULL)
+			UnregisterSnapshot(bs.snapshot);
+	}
 	ExecDropSingleTupleTableSlot(bs.slot);
 	FreeExecutorState(bs.estate);
 	index_info->ii_ExpressionsState = NIL;

@@ -809,6 +809,28 @@ lsm_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot, Snapshot snapsh
 
 /* ------------------------------------------------ index builds */
 
+/* Parallel index builds: the next block this worker is handed, as rowids. */
+bool
+lsm_parallel_next_rowids(TableScanDesc sscan, uint64 *first, uint64 *end)
+{
+	LsmScanDesc scan = (LsmScanDesc) sscan;
+	Relation	rel = scan->base.rs_rd;
+	ParallelBlockTableScanDesc pbscan = (ParallelBlockTableScanDesc) scan->base.rs_parallel;
+	BlockNumber blk;
+
+	if (!scan->pstarted)
+	{
+		table_block_parallelscan_startblock_init(rel, &scan->pworker, pbscan);
+		scan->pstarted = true;
+	}
+	blk = table_block_parallelscan_nextpage(rel, &scan->pworker, pbscan);
+	if (blk == InvalidBlockNumber)
+		return false;
+	*first = (uint64) blk * LSM_ROWS_PER_BLOCK;
+	*end = *first + LSM_ROWS_PER_BLOCK;
+	return true;
+}
+
 void
 lsm_scan_rowids(Relation rel, uint64 first, uint64 end, lsm_row_visit_fn fn, void *arg)
 {

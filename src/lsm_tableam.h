@@ -75,6 +75,8 @@ typedef bool (*lsm_row_visit_fn) (void *arg, uint64 rowid, const uint8 *rec, siz
 								  const LsmRowHeader *h);
 extern void lsm_scan_rowids(Relation rel, uint64 first, uint64 end,
 							lsm_row_visit_fn fn, void *arg);
+/* A parallel scan's next block for this worker, as rowids [first, end). */
+extern bool lsm_parallel_next_rowids(TableScanDesc scan, uint64 *first, uint64 *end);
 
 /* lsm_modify.c */
 extern void lsm_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
