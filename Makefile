@@ -9,12 +9,12 @@
 MODULE_big = lsm_am
 OBJS = src/lsm_am.o src/lsm_funcs.o src/lsm_gc.o src/lsm_handler.o src/lsm_modify.o \
        src/lsm_recovery.o src/lsm_row.o src/lsm_rowid.o src/lsm_rowlock.o src/lsm_scan.o \
-       src/lsm_vacuum.o src/lsm_visibility.o src/lsm_worker.o src/lsm_xact.o
+       src/lsm_vacuum.o src/lsm_verify.o src/lsm_visibility.o src/lsm_worker.o src/lsm_xact.o
 EXTENSION = lsm_am
 DATA = lsm_am--0.1.sql
 PGFILEDESC = "lsm_am - LSM-tree table access method"
 
-REGRESS = setup basic mvcc ddl types stats indexes vacuum cluster cic sample constraints planner
+REGRESS = setup basic mvcc ddl types stats indexes vacuum cluster cic sample constraints planner verify
 REGRESS_OPTS = --temp-config=$(srcdir)/sql/lsm_am.conf
 
 ENGINE_LIB = engine/build/liblsm.a

@@ -29,7 +29,13 @@ CREATE FUNCTION lsm_compact(regclass) RETURNS void
 AS 'MODULE_PATHNAME', 'lsm_compact_table' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION lsm_compact(regclass) IS 'compacts an lsm table, dropping row versions no one can see';
 
+CREATE FUNCTION lsm_verify(regclass, OUT object text, OUT checked bigint,
+                           OUT problems bigint, OUT detail text) RETURNS SETOF record
+AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION lsm_verify(regclass) IS 'reads every row of an lsm table and checks its indexes against it';
+
 REVOKE ALL ON FUNCTION lsm_am_check_preloaded() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lsm_verify(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lsm_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lsm_stats() TO pg_monitor;
 REVOKE ALL ON FUNCTION lsm_flush() FROM PUBLIC;

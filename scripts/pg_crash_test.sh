@@ -8,7 +8,9 @@
 #     (a heap table: PostgreSQL's own account of what committed);
 #   - every ledger transaction has exactly its rows in the lsm table;
 #   - no row belongs to a transaction missing from the ledger (uncommitted
-#     at the crash, or rolled back on purpose).
+#     at the crash, or rolled back on purpose);
+#   - lsm_verify('data') finds every record readable and every live row in
+#     the table's index.
 # The database carries over from cycle to cycle.  Usage:
 #   sh scripts/pg_crash_test.sh [workdir]     (LSM_PG_CRASH_CYCLES, default 20)
 # As root, the cluster runs as the postgres user.  Ends "N passed, N failed".
@@ -30,6 +32,7 @@ EOF
 start_server || { cat "$WORK/server.log"; echo "0 passed, 1 failed"; exit 1; }
 as_pg "$PSQL -c 'CREATE EXTENSION lsm_am' \
 	-c 'CREATE TABLE data (tx int, n int, payload text) USING lsm' \
+	-c 'CREATE INDEX data_tx ON data (tx)' \
 	-c 'CREATE TABLE ledger (tx int PRIMARY KEY, nrows int)'"
 
 # a writer's script: transactions tx = base + i with 1..20 rows each, every
@@ -107,11 +110,14 @@ while [ $cycle -le "$CYCLES" ]; do
 	orphans=$(as_pg "$PSQL -At -c 'SELECT count(*) FROM data d WHERE NOT EXISTS
 		(SELECT 1 FROM ledger l WHERE l.tx = d.tx)'" 2>&1)
 	acked=$(wc -l < "$WORK/acked")
-	if [ "$lost" -eq 0 ] && [ "$bad" = "0" ] && [ "$orphans" = "0" ] && [ "$acked" -gt 0 ]; then
+	# lsm_verify: every record readable, the index holds every live row
+	problems=$(as_pg "$PSQL -At -c \"SELECT sum(problems) FROM lsm_verify('data')\"" 2>&1)
+	if [ "$lost" -eq 0 ] && [ "$bad" = "0" ] && [ "$orphans" = "0" ] && [ "$acked" -gt 0 ] &&
+		[ "$problems" = "0" ]; then
 		echo "ok cycle $cycle ($how): $acked commits acknowledged, all present and whole; $(wc -l < "$WORK/rolledback") rollbacks absent"
 		pass=$((pass + 1))
 	else
-		echo "not ok cycle $cycle ($how): acknowledged $acked, lost $lost, ledger rows wrong: $bad, rows of uncommitted transactions: $orphans"
+		echo "not ok cycle $cycle ($how): acknowledged $acked, lost $lost, ledger rows wrong: $bad, rows of uncommitted transactions: $orphans, lsm_verify: $problems"
 		fail=$((fail + 1))
 	fi
 	cycle=$((cycle + 1))

@@ -62,6 +62,9 @@ check "the server restarts after kill -9 mid-run" "0" "$?"
 after=$(as_pg "$PSQL -c 'SELECT count(*) FROM pgbench_history'")
 check "the run had committed work before the crash" "yes" "$([ "$before" -gt 0 ] && echo yes)"
 check "balances agree after the crash" "t" "$(invariant)"
+check "lsm_verify finds the four tables and their indexes clean" "0" \
+	"$(as_pg "$PSQL -c \"SELECT sum(problems) FROM unnest(ARRAY['pgbench_accounts', 'pgbench_branches',
+		'pgbench_tellers', 'pgbench_history']::regclass[]) t, lsm_verify(t)\"")"
 as_pg "$PGBENCH -n -c 4 -j 2 -T 5 postgres" > "$WORK/rerun.log" 2>&1
 check "TPC-B runs on after the restart" "0" "$?"
 check "balances agree after that" "t" "$(invariant)"

@@ -73,6 +73,9 @@ extern void lsm_worker_shmem_init(void);
 extern void lsm_request_compaction(const RelFileNode *rnode);
 PGDLLEXPORT extern void lsm_worker_main(Datum arg);
 
+/* lsm_funcs.c: opens relid, an ERROR unless it is an lsm table */
+extern Relation lsm_open_table(Oid relid, LOCKMODE mode);
+
 /* lsm_handler.c */
 extern const TableAmRoutine *lsm_tableam_routine(void);
 

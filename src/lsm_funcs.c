@@ -101,8 +101,8 @@ lsm_stats_sql(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-static Relation
-open_lsm_table(Oid relid, LOCKMODE mode)
+Relation
+lsm_open_table(Oid relid, LOCKMODE mode)
 {
 	Relation	rel = table_open(relid, mode);
 
@@ -122,7 +122,7 @@ open_lsm_table(Oid relid, LOCKMODE mode)
 Datum
 lsm_relation_size(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_lsm_table(PG_GETARG_OID(0), AccessShareLock);
+	Relation	rel = lsm_open_table(PG_GETARG_OID(0), AccessShareLock);
 	uint8		lo[LSM_KEY_LEN],
 				hi[LSM_KEY_LEN];
 	uint64		bytes;
@@ -148,7 +148,7 @@ Datum
 lsm_compact_table(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	Relation	rel = open_lsm_table(relid, ShareUpdateExclusiveLock);
+	Relation	rel = lsm_open_table(relid, ShareUpdateExclusiveLock);
 	uint8		lo[LSM_KEY_LEN],
 				hi[LSM_KEY_LEN];
 

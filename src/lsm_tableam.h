@@ -104,6 +104,10 @@ extern TM_Result lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot
 
 /* lsm_vacuum.c */
 struct VacuumParams;
+struct IndexVacuumInfo;
+/* The IndexVacuumInfo of a pass over index (bulk delete or cleanup). */
+extern void lsm_init_ivinfo(struct IndexVacuumInfo *iv, Relation index, double reltuples,
+							int elevel, BufferAccessStrategy bstrategy);
 extern void lsm_relation_vacuum(Relation rel, struct VacuumParams *params,
 								BufferAccessStrategy bstrategy);
 extern void lsm_relation_copy_for_cluster(Relation OldTable, Relation NewTable,

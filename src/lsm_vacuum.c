@@ -323,8 +323,8 @@ deletes_reported(Relation rel)
 	return tab == NULL || tab->n_dead_tuples > 0;
 }
 
-static void
-init_ivinfo(IndexVacuumInfo *iv, Relation index, double reltuples, int elevel,
+void
+lsm_init_ivinfo(IndexVacuumInfo *iv, Relation index, double reltuples, int elevel,
 			BufferAccessStrategy bstrategy)
 {
 	memset(iv, 0, sizeof(*iv));
@@ -400,7 +400,7 @@ lsm_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrat
 			IndexVacuumInfo iv;
 			double		before = istats[i] ? istats[i]->tuples_removed : 0;
 
-			init_ivinfo(&iv, indexes[i], vs.live + vs.recently_dead, elevel, bstrategy);
+			lsm_init_ivinfo(&iv, indexes[i], vs.live + vs.recently_dead, elevel, bstrategy);
 			istats[i] = index_bulk_delete(&iv, istats[i], entry_is_dead, &w);
 			ereport(elevel,
 					(errmsg("scanned index \"%s\" to remove %.0f row versions",
@@ -417,7 +417,7 @@ lsm_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrat
 	{
 		IndexVacuumInfo iv;
 
-		init_ivinfo(&iv, indexes[i], vs.live + vs.recently_dead, elevel, bstrategy);
+		lsm_init_ivinfo(&iv, indexes[i], vs.live + vs.recently_dead, elevel, bstrategy);
 		istats[i] = index_vacuum_cleanup(&iv, istats[i]);
 		if (istats[i] == NULL)
 			continue;
