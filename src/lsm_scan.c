@@ -342,14 +342,15 @@ next_in_block(LsmScanDesc scan)
 	return false;
 }
 
-/* Parallel scans: the next block range heap's allocator hands this worker. */
-static bool
-next_parallel_range(LsmScanDesc scan)
+/* Parallel scans and index builds: the next block heap's allocator hands
+ * this worker, as rowids. */
+bool
+lsm_parallel_next_rowids(TableScanDesc sscan, uint64 *first, uint64 *end)
 {
+	LsmScanDesc scan = (LsmScanDesc) sscan;
 	Relation	rel = scan->base.rs_rd;
 	ParallelBlockTableScanDesc pbscan = (ParallelBlockTableScanDesc) scan->base.rs_parallel;
 	BlockNumber blk;
-	uint64		first;
 
 	if (!scan->pstarted)
 	{
@@ -359,16 +360,28 @@ next_parallel_range(LsmScanDesc scan)
 	blk = table_block_parallelscan_nextpage(rel, &scan->pworker, pbscan);
 	if (blk == InvalidBlockNumber)
 		return false;
-	first = (uint64) blk * LSM_ROWS_PER_BLOCK;
+	*first = (uint64) blk * LSM_ROWS_PER_BLOCK;
+	*end = *first + LSM_ROWS_PER_BLOCK;
+	return true;
+}
+
+static bool
+next_parallel_range(LsmScanDesc scan)
+{
+	uint64		first,
+				end;
+
+	if (!lsm_parallel_next_rowids(&scan->base, &first, &end))
+		return false;
 	/* consecutive blocks continue where the iterator is */
 	if (first != scan->block_end || !scan->positioned)
 	{
 		scan->block_first = first;
-		scan->block_end = first + LSM_ROWS_PER_BLOCK;
+		scan->block_end = end;
 		seek_block(scan);
 	}
 	else
-		scan->block_end = first + LSM_ROWS_PER_BLOCK;
+		scan->block_end = end;
 	return true;
 }
 
@@ -808,28 +821,6 @@ lsm_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot, Snapshot snapsh
 }
 
 /* ------------------------------------------------ index builds */
-
-/* Parallel index builds: the next block this worker is handed, as rowids. */
-bool
-lsm_parallel_next_rowids(TableScanDesc sscan, uint64 *first, uint64 *end)
-{
-	LsmScanDesc scan = (LsmScanDesc) sscan;
-	Relation	rel = scan->base.rs_rd;
-	ParallelBlockTableScanDesc pbscan = (ParallelBlockTableScanDesc) scan->base.rs_parallel;
-	BlockNumber blk;
-
-	if (!scan->pstarted)
-	{
-		table_block_parallelscan_startblock_init(rel, &scan->pworker, pbscan);
-		scan->pstarted = true;
-	}
-	blk = table_block_parallelscan_nextpage(rel, &scan->pworker, pbscan);
-	if (blk == InvalidBlockNumber)
-		return false;
-	*first = (uint64) blk * LSM_ROWS_PER_BLOCK;
-	*end = *first + LSM_ROWS_PER_BLOCK;
-	return true;
-}
 
 void
 lsm_scan_rowids(Relation rel, uint64 first, uint64 end, lsm_row_visit_fn fn, void *arg)
