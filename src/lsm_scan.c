@@ -309,6 +309,17 @@ store_current(LsmScanDesc scan, TupleTableSlot *slot)
 	pgstat_count_heap_getnext(scan->base.rs_rd);
 }
 
+/* Rows come in rowid order only; a SCROLL cursor is refused with a hint. */
+static void
+refuse_backward(ScanDirection direction)
+{
+	if (ScanDirectionIsBackward(direction))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lsm tables cannot be scanned backward"),
+				 errhint("Declare the cursor without SCROLL.")));
+}
+
 /* Moves the iterator to the first row of [block_first, block_end). */
 static void
 seek_block(LsmScanDesc scan)
@@ -390,11 +401,7 @@ lsm_scan_getnextslot(TableScanDesc sscan, ScanDirection direction, TupleTableSlo
 {
 	LsmScanDesc scan = (LsmScanDesc) sscan;
 
-	if (ScanDirectionIsBackward(direction))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("lsm tables cannot be scanned backward"),
-				 errhint("Declare the cursor without SCROLL.")));
+	refuse_backward(direction);
 	if (scan->base.rs_parallel)
 	{
 		for (;;)
@@ -473,10 +480,7 @@ lsm_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
 {
 	LsmScanDesc scan = (LsmScanDesc) sscan;
 
-	if (ScanDirectionIsBackward(direction))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("lsm tables cannot be scanned backward")));
+	refuse_backward(direction);
 	if (next_in_block(scan))
 	{
 		store_current(scan, slot);
