@@ -14,7 +14,7 @@ EXTENSION = lsm_am
 DATA = lsm_am--0.1.sql
 PGFILEDESC = "lsm_am - LSM-tree table access method"
 
-REGRESS = setup basic mvcc ddl types stats indexes vacuum cluster cic sample constraints planner verify
+REGRESS = setup basic mvcc ddl types stats indexes hot vacuum cluster cic sample constraints planner verify
 REGRESS_OPTS = --temp-config=$(srcdir)/sql/lsm_am.conf
 
 ENGINE_LIB = engine/build/liblsm.a

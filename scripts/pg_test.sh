@@ -11,8 +11,8 @@ PGBIN=$(pg_config --bindir)
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
 REGRESS="$PGXS_DIR/test/regress/pg_regress"
 ISOLATION="$PGXS_DIR/test/isolation/pg_isolation_regress"
-REGRESS_TESTS="setup basic mvcc ddl types stats indexes vacuum cluster cic sample constraints planner verify"
-ISOLATION_TESTS="visibility update_conflict index_dead vacuum_snapshot cluster_chain cic_concurrent serializable row_locks"
+REGRESS_TESTS="setup basic mvcc ddl types stats indexes hot vacuum cluster cic sample constraints planner verify"
+ISOLATION_TESTS="visibility update_conflict index_dead vacuum_snapshot cluster_chain cic_concurrent serializable row_locks hot_update"
 
 make -s >/dev/null && make -s install >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 

@@ -1,11 +1,12 @@
--- Index entries of dead row versions.  Every UPDATE of an lsm row writes a
--- new rowid and a new index entry; an index scan that meets an entry whose
+-- Index entries of dead row versions.  An UPDATE of an indexed column
+-- writes a new rowid and new index entries; an index scan that meets an entry whose
 -- row no snapshot can see marks it dead (kill_prior_tuple), and btree asks
 -- the table (index_delete_tuples) which entries it may remove before it
 -- splits a page.  Without both, a row updated N times cost every lookup N
 -- fetches and N index entries.
 CREATE EXTENSION IF NOT EXISTS pageinspect;
 CREATE TABLE kd (id int PRIMARY KEY, v int) USING lsm;
+CREATE INDEX kd_v ON kd (v);
 INSERT INTO kd VALUES (1, 0), (2, 0);
 DO $$ BEGIN FOR i IN 1..20 LOOP UPDATE kd SET v = v + 1 WHERE id = 1; END LOOP; END $$;
 -- 22 entries: 21 for id 1 (20 of them dead), 1 for id 2; none marked yet
@@ -29,6 +30,7 @@ SELECT count(*) AS items, count(*) FILTER (WHERE dead) AS dead
 -- 3000 updates of one row, each its own transaction: btree removes dead
 -- entries instead of splitting its one leaf page (about 400 entries fit)
 CREATE TABLE hot1 (id int PRIMARY KEY, v int) USING lsm;
+CREATE INDEX hot1_v ON hot1 (v);
 INSERT INTO hot1 VALUES (1, 0);
 CREATE PROCEDURE bump(n int) LANGUAGE plpgsql AS $$
 BEGIN

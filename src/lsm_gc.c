@@ -58,7 +58,11 @@ lsm_gc_filter(void *arg, int level, const void *key, size_t klen,
 		return LSM_FILTER_KEEP;
 	PG_TRY();
 	{
-		if (h.xmin == InvalidTransactionId || aborted(h.xmin))
+		/* an aborted update that kept the TID leaves older versions live
+		 * (the next change of the row or VACUUM prunes it) */
+		if (lsm_row_has_older(&h) && (h.xmin == InvalidTransactionId || aborted(h.xmin)))
+			verdict = LSM_FILTER_KEEP;
+		else if (h.xmin == InvalidTransactionId || aborted(h.xmin))
 			verdict = LSM_FILTER_REMOVE;
 		else if (TransactionIdIsNormal(h.xmax) && !(h.flags & LSM_ROW_LOCK_ONLY) &&
 				 TransactionIdIsValid(gc_horizon) &&

@@ -228,6 +228,64 @@ typedef struct BuildState
 	double		reltuples;
 } BuildState;
 
+/*
+ * The version of a record an index build indexes (one entry a TID, as
+ * heap indexes a HOT chain by its root): the one the concurrent build's
+ * snapshot sees, else the newest no snapshot has given up on.  Older
+ * versions some snapshot still needs may hold other values of the new
+ * index's columns: as heap's broken HOT chains, that makes the index
+ * unusable for transactions older than it (indcheckxmin).
+ */
+static bool
+version_to_index(BuildState *bs, uint64 rowid, const uint8 *rec, size_t len,
+				 LsmRowVersion *v, bool *alive)
+{
+	LsmRowIter	it;
+	bool		found = false;
+
+	if (bs->snapshot != NULL)
+	{
+		*alive = true;
+		return lsm_record_visible_version(bs->table, rowid, rec, len, bs->snapshot,
+										  &bs->xids, v);
+	}
+	lsm_row_iter_init(&it, rec, len);
+	for (;;)
+	{
+		LsmRowVersion cur;
+
+		if (!lsm_next_version(bs->table, rowid, &it, found ? &cur : v))
+			break;
+		if (!found)
+		{
+			/* as heap: what no snapshot can see is not indexed; a version
+			 * an older snapshot may still need is, but not as alive */
+			switch (lsm_row_vacuum_state(&v->h, bs->oldest_xmin, &bs->xids))
+			{
+				case HEAPTUPLE_DEAD:
+					continue;
+				case HEAPTUPLE_RECENTLY_DEAD:
+					*alive = false;
+					break;
+				case HEAPTUPLE_LIVE:
+				case HEAPTUPLE_INSERT_IN_PROGRESS:
+					*alive = true;
+					break;
+				default:
+					*alive = lsm_row_alive(&v->h, &bs->xids);
+					break;
+			}
+			found = true;
+		}
+		else if (lsm_row_vacuum_state(&cur.h, bs->oldest_xmin, &bs->xids) != HEAPTUPLE_DEAD)
+		{
+			bs->info->ii_BrokenHotChain = true;
+			break;
+		}
+	}
+	return found;
+}
+
 static bool
 build_one(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHeader *h)
 {
@@ -236,39 +294,15 @@ build_one(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHea
 	bool		isnull[INDEX_MAX_KEYS];
 	HeapTuple	tuple;
 	bool		alive;
+	LsmRowVersion v;
 	ItemPointerData tid;
 
-	if (bs->snapshot != NULL)
-	{
-		/* the validate scan adds what this snapshot does not see */
-		if (!lsm_row_visible(h, bs->snapshot, &bs->xids))
-			return true;
-		alive = true;
-	}
-	else
-	{
-		/* as heap: what no snapshot can see is not indexed; a version an
-		 * older snapshot may still need is, but not as alive */
-		switch (lsm_row_vacuum_state(h, bs->oldest_xmin, &bs->xids))
-		{
-			case HEAPTUPLE_DEAD:
-				return true;
-			case HEAPTUPLE_RECENTLY_DEAD:
-				alive = false;
-				break;
-			case HEAPTUPLE_LIVE:
-			case HEAPTUPLE_INSERT_IN_PROGRESS:
-				alive = true;
-				break;
-			default:
-				alive = lsm_row_alive(h, &bs->xids);
-				break;
-		}
-	}
+	if (!version_to_index(bs, rowid, rec, len, &v, &alive))
+		return true;
 	if (alive)
 		bs->reltuples += 1;
 	MemoryContextReset(bs->econtext->ecxt_per_tuple_memory);
-	tuple = lsm_row_copy_tuple(bs->table, rowid, rec, len, h);
+	tuple = lsm_row_copy_tuple(bs->table, rowid, v.rec, v.len, &v.h);
 	ExecStoreHeapTuple(tuple, bs->slot, true);
 	if (bs->predicate && !ExecQual(bs->predicate, bs->econtext))
 		return true;
@@ -367,7 +401,9 @@ next_index_tid(ValidateIndexState *state, ItemPointer tid)
  * The last phase of CREATE INDEX CONCURRENTLY: every row the reference
  * snapshot sees that the index lacks is inserted.  The index's TIDs come
  * sorted, and an lsm scan returns rows in rowid (TID) order, so one merge
- * pass suffices.  There are no HOT chains: each version has its own TID.
+ * pass suffices.  A record's versions share one TID and one entry (the
+ * index's columns are the same in all that the snapshot may see, since
+ * updates that keep the TID change no indexed column).
  */
 static void
 lsm_index_validate_scan(Relation table_rel, Relation index_rel, IndexInfo *index_info,
@@ -444,11 +480,21 @@ lsm_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 			dead = true;
 		else
 		{
-			lsm_free(rec);
-			dead = st->knowndeletable || lsm_row_surely_dead(&h, vistest);
-			if (dead && TransactionIdIsNormal(h.xmax) && !(h.flags & LSM_ROW_LOCK_ONLY) &&
-				(!TransactionIdIsValid(horizon) || TransactionIdFollows(h.xmax, horizon)))
-				horizon = h.xmax;
+			PG_TRY();
+			{
+				TransactionId newest = InvalidTransactionId;
+
+				dead = lsm_record_surely_dead(rel, rowid, rec, len, vistest, &newest) ||
+					st->knowndeletable;
+				if (dead && TransactionIdIsValid(newest) &&
+					(!TransactionIdIsValid(horizon) || TransactionIdFollows(newest, horizon)))
+					horizon = newest;
+			}
+			PG_FINALLY();
+			{
+				lsm_free(rec);
+			}
+			PG_END_TRY();
 		}
 		if (!dead)
 			continue;

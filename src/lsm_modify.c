@@ -29,12 +29,18 @@
 
 #include "access/heaptoast.h"
 #include "access/multixact.h"
+#include "access/sysattr.h"
 #include "access/xact.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
 #include "storage/predicate.h"
 #include "storage/procarray.h"
+#include "utils/datum.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 
 #include "lsm_tableam.h"
 
@@ -175,24 +181,94 @@ lsm_multi_insert(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid
 /* ----------------------------------------------- read-modify-write */
 
 /*
+ * A record being changed: its bytes, the version a change replaces (the
+ * newest whose inserter did not abort) and the versions older than that.
+ */
+typedef struct RowForChange
+{
+	uint8	   *rec;			/* lsm_free */
+	size_t		len;
+	LsmRowVersion target;
+	LsmRowIter	older;
+} RowForChange;
+
+/* Which version the caller means (its versions share the TID). */
+typedef enum
+{
+	VERSION_AS_SEEN,			/* the one the caller's snapshot saw */
+	VERSION_NEWEST				/* the newest (a lock that follows updates) */
+} WhichVersion;
+
+#define LSM_INPLACE_MAX_BYTES	8192	/* past it, an UPDATE takes a new rowid */
+
+static void
+locate_target(Relation rel, uint64 rowid, RowForChange *rc)
+{
+	LsmRowIter	it;
+
+	lsm_row_iter_init(&it, rc->rec, rc->len);
+	if (!lsm_next_version(rel, rowid, &it, &rc->target))
+		lsm_report_bad_row(rel, rowid);
+	/* versions of aborted updates are no one's */
+	while (lsm_row_has_older(&rc->target.h) && lsm_row_inserter_aborted(&rc->target.h))
+		if (!lsm_next_version(rel, rowid, &it, &rc->target))
+			lsm_report_bad_row(rel, rowid);
+	rc->older = it;
+}
+
+/*
+ * The version whose state answers the caller: the target, or the one it
+ * replaced when the caller still holds that one (its snapshot predates
+ * the target or the target is of this very command, when the caller
+ * names what it saw; or the target is of a transaction still running,
+ * which must be waited for).  Such an older version was
+ * updated, so it never yields TM_Ok.
+ */
+static const LsmRowVersion *
+version_to_judge(Relation rel, uint64 rowid, RowForChange *rc, Snapshot snapshot,
+				 CommandId cid, WhichVersion which, LsmRowVersion *prev)
+{
+	const LsmRowHeader *t = &rc->target.h;
+	LsmRowIter	it = rc->older;
+	bool		older;
+
+	if (!lsm_row_has_older(t))
+		return &rc->target;
+	if (TransactionIdIsCurrentTransactionId(t->xmin))
+		older = which == VERSION_AS_SEEN && t->cmin >= cid;
+	else if (TransactionIdIsNormal(t->xmin) && TransactionIdIsInProgress(t->xmin))
+		older = true;
+	else
+		older = which == VERSION_AS_SEEN && snapshot != NULL && IsMVCCSnapshot(snapshot) &&
+			!lsm_row_insert_visible(t, snapshot) && !lsm_row_locked_by_us(t);
+	if (!older || !lsm_next_version(rel, rowid, &it, prev))
+		return &rc->target;
+	return prev;
+}
+
+/*
  * Locks row rowid and fetches it, waiting out a transaction in progress
  * on it (wait_policy says how).  Returns with the row lock held only for
- * TM_Ok (*rec, *len, *h valid, *rec to be lsm_free'd); for every other
- * result the lock is released and tmfd filled.
+ * TM_Ok (rc filled, rc->rec to be lsm_free'd); for every other result the
+ * lock is released and tmfd filled.
  */
 static TM_Result
 lock_row_for_change(Relation rel, uint64 rowid, CommandId cid, LockTupleMode mode,
-					Snapshot crosscheck, LockWaitPolicy wait_policy, XLTW_Oper oper,
-					TM_FailureData *tmfd, uint8 **rec, size_t *len, LsmRowHeader *h)
+					Snapshot snapshot, WhichVersion which, Snapshot crosscheck,
+					LockWaitPolicy wait_policy, XLTW_Oper oper, TM_FailureData *tmfd,
+					RowForChange *rc)
 {
 	for (;;)
 	{
 		TransactionId xwait;
 		ItemPointerData tid;
 		TM_Result	res;
+		LsmRowHeader h;
+		LsmRowVersion prev;
+		const LsmRowVersion *judged;
 
 		lsm_rowlock_acquire(&rel->rd_node, rowid);
-		if (!lsm_fetch_row(&rel->rd_node, rowid, rec, len, h))
+		if (!lsm_fetch_row(&rel->rd_node, rowid, &rc->rec, &rc->len, &h))
 		{
 			lsm_rowlock_release(&rel->rd_node, rowid);
 			lsm_rowid_to_tid(rowid, &tmfd->ctid);
@@ -200,13 +276,17 @@ lock_row_for_change(Relation rel, uint64 rowid, CommandId cid, LockTupleMode mod
 			tmfd->cmax = InvalidCommandId;
 			return TM_Deleted;
 		}
-		res = lsm_row_modifiable(h, rowid, cid, mode, tmfd, &xwait);
+		locate_target(rel, rowid, rc);
+		judged = version_to_judge(rel, rowid, rc, snapshot, cid, which, &prev);
+		res = lsm_row_modifiable(&judged->h, rowid, cid, mode, tmfd, &xwait);
+		if (res == TM_Ok && judged != &rc->target)
+			res = lsm_row_modifiable(&rc->target.h, rowid, cid, mode, tmfd, &xwait);
 		if (res == TM_Ok && crosscheck != InvalidSnapshot &&
-			!lsm_row_visible(h, crosscheck, NULL))
+			!lsm_row_visible(&rc->target.h, crosscheck, NULL))
 			res = TM_Updated;	/* RI check in REPEATABLE READ: as heap */
 		if (res == TM_Ok)
 			return TM_Ok;
-		lsm_free(*rec);
+		lsm_free(rc->rec);
 		lsm_rowlock_release(&rel->rd_node, rowid);
 		if (res != TM_BeingModified)
 			return res;
@@ -228,6 +308,56 @@ lock_row_for_change(Relation rel, uint64 rowid, CommandId cid, LockTupleMode mod
 	}
 }
 
+/*
+ * The record after a change to its target: newv (if given) first, then
+ * the target under header th, then the older versions some snapshot may
+ * still see.  Pruning stops at the first version dead to every snapshot:
+ * the ones after it are older still.  palloc'd, *len bytes.
+ */
+static uint8 *
+rebuild_record(Relation rel, uint64 rowid, const RowForChange *rc, const LsmRowVersion *newv,
+			   const LsmRowHeader *th, size_t *len)
+{
+	GlobalVisState *vistest = GlobalVisTestFor(rel);
+	LsmRowIter	it = rc->older;
+	LsmRowVersion pending = rc->target,
+				v;
+	uint8	   *out = NULL;
+	size_t		cap = 0;
+
+	*len = 0;
+	pending.h = *th;
+	if (newv)
+		lsm_row_append(&out, len, &cap, &newv->h, newv, true);
+	while (lsm_next_version(rel, rowid, &it, &v) && !lsm_row_surely_dead(&v.h, vistest))
+	{
+		lsm_row_append(&out, len, &cap, &pending.h, &pending, true);
+		pending = v;
+	}
+	lsm_row_append(&out, len, &cap, &pending.h, &pending, false);
+	return out;
+}
+
+/* The target's header once transaction xid (command cid) deleted or
+ * updated it: lockers are gone with it. */
+static LsmRowHeader
+replaced_header(const RowForChange *rc, TransactionId xid, CommandId cid, bool updated,
+				uint64 successor)
+{
+	LsmRowHeader h = rc->target.h;
+
+	h.xmax = xid;
+	h.cmax = cid;
+	h.flags &= ~(LSM_ROW_LOCK_ONLY | LSM_ROW_UPDATED | LSM_ROW_MULTI | LSM_ROW_LOCK_MODE);
+	h.successor = 0;
+	if (updated)
+	{
+		h.flags |= LSM_ROW_UPDATED;
+		h.successor = successor;
+	}
+	return h;
+}
+
 static void
 error_invisible(const char *what)
 {
@@ -241,8 +371,8 @@ lsm_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot
 				 Snapshot crosscheck, bool wait, TM_FailureData *tmfd, bool changingPart)
 {
 	uint64		rowid;
-	uint8	   *rec,
-			   *newrec;
+	RowForChange rc;
+	uint8	   *newrec;
 	size_t		len;
 	LsmRowHeader h;
 	TransactionId xid = lsm_xact_write_xid();
@@ -251,25 +381,136 @@ lsm_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot
 	if (!lsm_tid_to_rowid(tid, &rowid))
 		error_invisible("delete");
 	CheckForSerializableConflictIn(rel, tid, ItemPointerGetBlockNumber(tid));
-	res = lock_row_for_change(rel, rowid, cid, LockTupleExclusive, crosscheck,
-							  wait ? LockWaitBlock : LockWaitSkip, XLTW_Delete, tmfd,
-							  &rec, &len, &h);
+	res = lock_row_for_change(rel, rowid, cid, LockTupleExclusive, snapshot, VERSION_AS_SEEN,
+							  crosscheck, wait ? LockWaitBlock : LockWaitSkip, XLTW_Delete,
+							  tmfd, &rc);
 	if (res == TM_Invisible)
 		error_invisible("delete");
 	if (res == TM_WouldBlock)
 		return TM_BeingModified;
 	if (res != TM_Ok)
 		return res;
-	h.xmax = xid;
-	h.cmax = cid;
-	h.flags &= ~(LSM_ROW_LOCK_ONLY | LSM_ROW_UPDATED);
-	newrec = lsm_row_rewrite(rec, len, &h);
-	lsm_free(rec);
+	h = replaced_header(&rc, xid, cid, false, 0);
+	newrec = rebuild_record(rel, rowid, &rc, NULL, &h, &len);
+	lsm_free(rc.rec);
 	put_row(rel, rowid, newrec, len);
 	lsm_rowlock_release(&rel->rd_node, rowid);
 	pfree(newrec);
 	pgstat_count_heap_delete(rel);
 	return TM_Ok;
+}
+
+/*
+ * Whether an update may keep the row's TID: no indexed column changed
+ * (heap's HOT rule, by binary equality of the values), and no after-row
+ * trigger will fetch the old and the new version by TID (they would be
+ * the same).  Foreign keys' triggers only read the new version.
+ */
+static bool
+update_keeps_tid(Relation rel, HeapTuple oldtup, HeapTuple newtup)
+{
+	TriggerDesc *td = rel->trigdesc;
+	TupleDesc	desc = RelationGetDescr(rel);
+	Bitmapset  *attrs;
+	bool		changed = false;
+	int			i = -1;
+
+	if (td != NULL && td->trig_update_after_row)
+	{
+		for (int t = 0; t < td->numtriggers; t++)
+		{
+			Trigger    *trig = &td->triggers[t];
+
+			if (TRIGGER_TYPE_MATCHES(trig->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER,
+									 TRIGGER_TYPE_UPDATE) &&
+				RI_FKey_trigger_type(trig->tgfoid) == RI_TRIGGER_NONE)
+				return false;
+		}
+	}
+	attrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL);
+	while (!changed && (i = bms_next_member(attrs, i)) >= 0)
+	{
+		AttrNumber	attnum = i + FirstLowInvalidHeapAttributeNumber;
+		Form_pg_attribute att;
+		bool		oldnull,
+					newnull;
+		Datum		oldval,
+					newval;
+
+		if (attnum <= 0)
+		{
+			changed = true;		/* a whole-row or system column reference */
+			break;
+		}
+		att = TupleDescAttr(desc, attnum - 1);
+		oldval = heap_getattr(oldtup, attnum, desc, &oldnull);
+		newval = heap_getattr(newtup, attnum, desc, &newnull);
+		changed = oldnull != newnull ||
+			(!oldnull && !datumIsEqual(oldval, newval, att->attbyval, att->attlen));
+	}
+	bms_free(attrs);
+	return !changed;
+}
+
+/* The record of tuple under header h, as a version to append. */
+static LsmRowVersion
+version_of(uint8 *rec, size_t len)
+{
+	LsmRowVersion v;
+
+	v.rec = rec;
+	v.len = len;
+	if (!lsm_row_header_decode(rec, len, &v.h))
+		elog(ERROR, "an lsm row record just built does not decode");
+	return v;
+}
+
+/* Writes an update that keeps the TID; false if the record would grow
+ * past LSM_INPLACE_MAX_BYTES (old snapshots hold many versions). */
+static bool
+write_update_in_place(Relation rel, uint64 rowid, const RowForChange *rc,
+					  const LsmRowVersion *newv, TransactionId xid, CommandId cid)
+{
+	LsmRowHeader th = replaced_header(rc, xid, cid, true, rowid);
+	size_t		len;
+	uint8	   *rec = rebuild_record(rel, rowid, rc, newv, &th, &len);
+
+	if (len > LSM_INPLACE_MAX_BYTES && len > newv->len + rc->target.len)
+	{
+		pfree(rec);
+		return false;
+	}
+	put_row(rel, rowid, rec, len);
+	pfree(rec);
+	return true;
+}
+
+/* Writes an update to a new rowid, linked from the old record, in one
+ * atomic batch. */
+static void
+write_update_to_new_rowid(Relation rel, uint64 rowid, uint64 newrowid,
+						  const RowForChange *rc, const LsmRowVersion *newv,
+						  TransactionId xid, CommandId cid)
+{
+	LsmRowHeader th = replaced_header(rc, xid, cid, true, newrowid);
+	size_t		oldlen;
+	uint8	   *oldrec = rebuild_record(rel, rowid, rc, NULL, &th, &oldlen);
+	lsm_batch  *batch;
+	uint8		key[LSM_KEY_LEN];
+	int			res;
+
+	lsm_am_check(lsm_batch_create(&batch), "start a batch");
+	lsm_key_encode(key, &rel->rd_node, newrowid);
+	res = lsm_batch_put(batch, key, LSM_KEY_LEN, newv->rec, newv->len);
+	lsm_key_encode(key, &rel->rd_node, rowid);
+	if (res == LSM_OK)
+		res = lsm_batch_put(batch, key, LSM_KEY_LEN, oldrec, oldlen);
+	if (res == LSM_OK)
+		res = lsm_write(lsm_am_db(), NULL, batch);
+	lsm_batch_destroy(batch);
+	pfree(oldrec);
+	lsm_am_check(res, "write an updated row");
+	lsm_xact_wrote();
 }
 
 TM_Result
@@ -279,19 +520,16 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 {
 	uint64		rowid,
 				newrowid;
-	uint8	   *rec,
-			   *oldrec,
-			   *newrec;
-	size_t		len,
-				newlen;
-	LsmRowHeader h,
-				nh = {0};
+	RowForChange rc;
+	uint8	   *newrec;
+	size_t		newlen;
+	LsmRowHeader nh = {0};
+	LsmRowVersion newv;
 	TransactionId xid = lsm_xact_write_xid();
 	HeapTuple	oldtup,
 				tuple;
 	bool		should_free;
-	lsm_batch  *batch;
-	uint8		key[LSM_KEY_LEN];
+	bool		in_place;
 	TM_Result	res;
 
 	*lockmode = LockTupleExclusive;
@@ -299,9 +537,9 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 	if (!lsm_tid_to_rowid(otid, &rowid))
 		error_invisible("update");
 	CheckForSerializableConflictIn(rel, otid, ItemPointerGetBlockNumber(otid));
-	res = lock_row_for_change(rel, rowid, cid, LockTupleExclusive, crosscheck,
-							  wait ? LockWaitBlock : LockWaitSkip, XLTW_Update, tmfd,
-							  &rec, &len, &h);
+	res = lock_row_for_change(rel, rowid, cid, LockTupleExclusive, snapshot, VERSION_AS_SEEN,
+							  crosscheck, wait ? LockWaitBlock : LockWaitSkip, XLTW_Update,
+							  tmfd, &rc);
 	if (res == TM_Invisible)
 		error_invisible("update");
 	if (res == TM_WouldBlock)
@@ -310,57 +548,35 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 		return res;
 
 	/* the toaster needs the old tuple to reuse or drop its values */
-	oldtup = lsm_row_copy_tuple(rel, rowid, rec, len, &h);
+	oldtup = lsm_row_copy_tuple(rel, rowid, rc.target.rec, rc.target.len, &rc.target.h);
 	tuple = tuple_to_store(rel, slot, oldtup, 0, &should_free);
-	lsm_rowid_alloc(rel, 1, &newrowid);
 	nh.xmin = xid;
 	nh.cmin = cid;
 	newrec = lsm_row_build(&nh, tuple, &newlen);
-	h.xmax = xid;
-	h.cmax = cid;
-	h.flags = (h.flags & ~LSM_ROW_LOCK_ONLY) | LSM_ROW_UPDATED;
-	h.successor = newrowid;
-	oldrec = lsm_row_rewrite(rec, len, &h);
-	lsm_free(rec);
-
-	lsm_am_check(lsm_batch_create(&batch), "start a batch");
-	lsm_key_encode(key, &rel->rd_node, newrowid);
-	res = lsm_batch_put(batch, key, LSM_KEY_LEN, newrec, newlen);
-	lsm_key_encode(key, &rel->rd_node, rowid);
-	if (res == LSM_OK)
-		res = lsm_batch_put(batch, key, LSM_KEY_LEN, oldrec, len);
-	if (res == LSM_OK)
-		res = lsm_write(lsm_am_db(), NULL, batch);
-	lsm_batch_destroy(batch);
-	lsm_am_check(res, "write an updated row");
-	lsm_xact_wrote();
+	newv = version_of(newrec, newlen);
+	in_place = update_keeps_tid(rel, oldtup, tuple) &&
+		write_update_in_place(rel, rowid, &rc, &newv, xid, cid);
+	if (in_place)
+	{
+		newrowid = rowid;
+		*update_indexes = false;
+	}
+	else
+	{
+		lsm_rowid_alloc(rel, 1, &newrowid);
+		write_update_to_new_rowid(rel, rowid, newrowid, &rc, &newv, xid, cid);
+	}
+	lsm_free(rc.rec);
 	lsm_rowlock_release(&rel->rd_node, rowid);
-	pgstat_count_heap_update(rel, false);
+	pgstat_count_heap_update(rel, in_place);
 
 	pfree(newrec);
-	pfree(oldrec);
 	heap_freetuple(oldtup);
 	if (should_free)
 		heap_freetuple(tuple);
 	slot->tts_tableOid = RelationGetRelid(rel);
 	lsm_rowid_to_tid(newrowid, &slot->tts_tid);
 	return TM_Ok;
-}
-
-/* Whether one of our (sub)transactions holds a lock of at least mode. */
-static bool
-multi_has_our_lock(MultiXactId multi, LockTupleMode mode)
-{
-	MultiXactMember *members;
-	int			n = GetMultiXactIdMembers(multi, &members, false, true);
-	bool		found = false;
-
-	for (int i = 0; i < n && !found; i++)
-		found = lsm_lock_mode_of_status(members[i].status) >= mode &&
-			TransactionIdIsCurrentTransactionId(members[i].xid);
-	if (n > 0)
-		pfree(members);
-	return found;
 }
 
 /*
@@ -379,7 +595,7 @@ add_locker(LsmRowHeader *h, LockTupleMode mode)
 	{
 		if (h->flags & LSM_ROW_MULTI)
 		{
-			if (multi_has_our_lock(h->xmax, mode))
+			if (lsm_multi_has_our_lock(h->xmax, mode))
 				return false;
 			me = lsm_xact_write_xid();
 			h->xmax = MultiXactIdExpand(h->xmax, me, lsm_lock_status_of_mode(mode));
@@ -408,6 +624,39 @@ add_locker(LsmRowHeader *h, LockTupleMode mode)
 	return true;
 }
 
+/* The version a lock did not get (heap's callers read its xmin). */
+static void
+store_newest(Relation rel, uint64 rowid, TupleTableSlot *slot)
+{
+	RowForChange rc;
+	LsmRowHeader h;
+	HeapTuple	tuple;
+
+	if (!lsm_fetch_row(&rel->rd_node, rowid, &rc.rec, &rc.len, &h))
+		return;
+	PG_TRY();
+	{
+		locate_target(rel, rowid, &rc);
+		tuple = lsm_row_copy_tuple(rel, rowid, rc.target.rec, rc.target.len, &rc.target.h);
+		ExecStoreHeapTuple(tuple, slot, true);
+		slot->tts_tableOid = RelationGetRelid(rel);
+		slot->tts_tid = tuple->t_self;
+	}
+	PG_FINALLY();
+	{
+		lsm_free(rc.rec);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Row locks.  Versions of one record share its TID, so the caller's TID
+ * does not say which one it read: FIND_LAST_VERSION (and READ COMMITTED's
+ * ON CONFLICT, which locks what its dirty snapshot found) lock the newest,
+ * reporting "traversed" when the caller's snapshot did not see that one;
+ * otherwise (REPEATABLE READ) the version the snapshot saw must still be
+ * the newest, as heap's TID-exact lock demands.
+ */
 TM_Result
 lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *slot,
 			   CommandId cid, LockTupleMode mode, LockWaitPolicy wait_policy, uint8 flags,
@@ -415,24 +664,24 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 {
 	uint64		rowid;
 	bool		traversed = false;
+	bool		find_last = (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION) != 0;
+	WhichVersion which = (find_last || !IsolationUsesXactSnapshot()) ?
+		VERSION_NEWEST : VERSION_AS_SEEN;
 
 	if (!lsm_tid_to_rowid(tid, &rowid))
 		error_invisible("lock");
 	MultiXactIdSetOldestMember();	/* before this transaction joins a multixact */
 	for (;;)
 	{
-		uint8	   *rec;
-		size_t		len;
+		RowForChange rc;
 		LsmRowHeader h;
 		TM_Result	res;
 
-		res = lock_row_for_change(rel, rowid, cid, mode, InvalidSnapshot, wait_policy,
-								  XLTW_Lock, tmfd, &rec, &len, &h);
+		res = lock_row_for_change(rel, rowid, cid, mode, snapshot, which, InvalidSnapshot,
+								  wait_policy, XLTW_Lock, tmfd, &rc);
 		tmfd->traversed = traversed;
-		if (res == TM_Invisible)
-			error_invisible("lock");
-		if (res == TM_Updated && (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION) &&
-			ItemPointerIsValid(&tmfd->ctid) && lsm_tid_to_rowid(&tmfd->ctid, &rowid))
+		if (res == TM_Updated && find_last && ItemPointerIsValid(&tmfd->ctid) &&
+			lsm_tid_to_rowid(&tmfd->ctid, &rowid))
 		{
 			/* lock the newest version instead; like heap, *tid follows
 			 * it, so the caller's retry acts on that version */
@@ -440,30 +689,37 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 			*tid = tmfd->ctid;
 			continue;
 		}
+		if (res == TM_Invisible)
+			store_newest(rel, rowid, slot);
 		if (res != TM_Ok)
 			return res;
-		if (add_locker(&h, mode))
+		h = rc.target.h;
+		if (find_last && snapshot != NULL && IsMVCCSnapshot(snapshot) &&
+			!TransactionIdIsCurrentTransactionId(h.xmin) && !lsm_row_insert_visible(&h, snapshot))
+			traversed = true;	/* written after the caller's snapshot */
+		PG_TRY();
 		{
-			uint8	   *newrec;
+			if (add_locker(&h, mode))
+			{
+				size_t		len;
+				uint8	   *newrec;
 
-			h.cmax = cid;
-			newrec = lsm_row_rewrite(rec, len, &h);
-			PG_TRY();
-			{
+				h.cmax = cid;
+				newrec = rebuild_record(rel, rowid, &rc, NULL, &h, &len);
 				put_row(rel, rowid, newrec, len);
+				pfree(newrec);
 			}
-			PG_CATCH();
-			{
-				lsm_free(rec);
-				PG_RE_THROW();
-			}
-			PG_END_TRY();
-			pfree(newrec);
 		}
+		PG_CATCH();
+		{
+			lsm_free(rc.rec);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 		lsm_rowlock_release(&rel->rd_node, rowid);
 		PG_TRY();
 		{
-			HeapTuple	tuple = lsm_row_copy_tuple(rel, rowid, rec, len, &h);
+			HeapTuple	tuple = lsm_row_copy_tuple(rel, rowid, rc.target.rec, rc.target.len, &h);
 
 			ExecStoreHeapTuple(tuple, slot, true);
 			slot->tts_tableOid = RelationGetRelid(rel);
@@ -471,7 +727,7 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 		}
 		PG_FINALLY();
 		{
-			lsm_free(rec);
+			lsm_free(rc.rec);
 		}
 		PG_END_TRY();
 		tmfd->traversed = traversed;

@@ -233,18 +233,15 @@ forgotten(TransactionId xid, TransactionId horizon)
 		TransactionIdFollowsOrEquals(xid, horizon);
 }
 
-void
-lsm_replay_filter(void *arg, uint64_t segment, const void *key, size_t klen,
-				  void *val, size_t vlen)
+/* Undoes the forgotten xids of one version's header, in place. */
+static void
+filter_version(uint8 *ver, size_t len, TransactionId horizon)
 {
 	LsmRowHeader h;
-	TransactionId horizon;
 	bool		changed = false;
 
-	if (klen != LSM_KEY_LEN || lsm_key_rowid(key) == LSM_ROWID_RESERVE ||
-		!lsm_row_header_decode(val, vlen, &h))
+	if (!lsm_row_header_decode(ver, len, &h))
 		return;
-	horizon = segment_horizon(segment);
 	if (forgotten(h.xmin, horizon))
 	{
 		h.xmin = InvalidTransactionId;
@@ -260,5 +257,23 @@ lsm_replay_filter(void *arg, uint64_t segment, const void *key, size_t klen,
 		changed = true;
 	}
 	if (changed)
-		lsm_row_header_encode(val, &h);
+		lsm_row_header_encode(ver, &h);
+}
+
+void
+lsm_replay_filter(void *arg, uint64_t segment, const void *key, size_t klen,
+				  void *val, size_t vlen)
+{
+	TransactionId horizon;
+	LsmRowIter	it;
+	LsmRowVersion v;
+
+	if (klen != LSM_KEY_LEN || lsm_key_rowid(key) == LSM_ROWID_RESERVE)
+		return;
+	horizon = segment_horizon(segment);
+	/* every version of the record: an update that kept the TID by a
+	 * forgotten transaction leaves the version before it live again */
+	lsm_row_iter_init(&it, val, vlen);
+	while (lsm_row_iter_next(&it, &v) > 0)
+		filter_version((uint8 *) val + (v.rec - (const uint8 *) val), v.len, horizon);
 }

@@ -79,6 +79,68 @@ lsm_row_header_decode(const uint8 *rec, size_t len, LsmRowHeader *h)
 	return h->hoff >= SizeofHeapTupleHeader && h->hoff == MAXALIGN(h->hoff);
 }
 
+/* Where a version's null bitmap starts. */
+static inline size_t
+body_offset(const LsmRowHeader *h)
+{
+	return LSM_ROW_HEADER_LEN + (lsm_row_has_older(h) ? LSM_ROW_OLDER_LEN : 0);
+}
+
+int
+lsm_row_iter_next(LsmRowIter *it, LsmRowVersion *v)
+{
+	size_t		left = it->len - it->off;
+
+	if (it->off >= it->len)
+		return 0;
+	if (!lsm_row_header_decode(it->rec + it->off, left, &v->h))
+		return -1;
+	v->rec = it->rec + it->off;
+	if (lsm_row_has_older(&v->h))
+	{
+		size_t		body;
+
+		if (left < LSM_ROW_HEADER_LEN + LSM_ROW_OLDER_LEN)
+			return -1;
+		body = get32(v->rec + LSM_ROW_HEADER_LEN);
+		if (body >= left - LSM_ROW_HEADER_LEN - LSM_ROW_OLDER_LEN)
+			return -1;			/* an older version must follow */
+		v->len = LSM_ROW_HEADER_LEN + LSM_ROW_OLDER_LEN + body;
+	}
+	else
+		v->len = left;
+	it->off += v->len;
+	return 1;
+}
+
+void
+lsm_row_append(uint8 **out, size_t *used, size_t *cap, const LsmRowHeader *h,
+			   const LsmRowVersion *src, bool older_follows)
+{
+	LsmRowHeader hdr = *h;
+	size_t		from = body_offset(&src->h),
+				body = src->len - from,
+				need;
+
+	if (older_follows)
+		hdr.flags |= LSM_ROW_OLDER;
+	else
+		hdr.flags &= ~LSM_ROW_OLDER;
+	need = *used + body_offset(&hdr) + body;
+	if (*out == NULL || need > *cap)
+	{
+		size_t		newcap = Max(need, Max(*cap * 2, 256));
+
+		*out = *out ? repalloc(*out, newcap) : palloc(newcap);
+		*cap = newcap;
+	}
+	lsm_row_header_encode(*out + *used, &hdr);
+	if (older_follows)
+		put32(*out + *used + LSM_ROW_HEADER_LEN, (uint32) body);
+	memcpy(*out + *used + body_offset(&hdr), src->rec + from, body);
+	*used = need;
+}
+
 /* Bytes of null bitmap the record carries. */
 static size_t
 bitmap_len(const LsmRowHeader *h)
@@ -99,6 +161,7 @@ lsm_row_build(const LsmRowHeader *h, HeapTuple tuple, size_t *len)
 	hdr.infomask2 = td->t_infomask2 & (HEAP_NATTS_MASK | HEAP_KEYS_UPDATED);
 	hdr.infomask = td->t_infomask & (HEAP_HASNULL | HEAP_HASVARWIDTH | HEAP_HASEXTERNAL);
 	hdr.hoff = td->t_hoff;
+	hdr.flags &= ~LSM_ROW_OLDER;	/* a record of this one version */
 	bits = bitmap_len(&hdr);
 	*len = LSM_ROW_HEADER_LEN + bits + data;
 	rec = palloc(*len);
@@ -114,14 +177,14 @@ lsm_row_to_tuple(const uint8 *rec, size_t len, const LsmRowHeader *h,
 				 char **buf, Size *bufsize, HeapTuple tuple)
 {
 	size_t		bits = bitmap_len(h),
+				start = body_offset(h),
 				data;
 	Size		need;
 	HeapTupleHeader td;
 
-	if (len < LSM_ROW_HEADER_LEN + bits ||
-		SizeofHeapTupleHeader + bits > h->hoff)
+	if (len < start + bits || SizeofHeapTupleHeader + bits > h->hoff)
 		return false;
-	data = len - LSM_ROW_HEADER_LEN - bits;
+	data = len - start - bits;
 	need = h->hoff + data;
 	if (*buf == NULL || *bufsize < need)
 	{
@@ -156,19 +219,9 @@ lsm_row_to_tuple(const uint8 *rec, size_t len, const LsmRowHeader *h,
 	}
 	td->t_hoff = h->hoff;
 	if (bits)
-		memcpy(td->t_bits, rec + LSM_ROW_HEADER_LEN, bits);
-	memcpy((char *) td + h->hoff, rec + LSM_ROW_HEADER_LEN + bits, data);
+		memcpy(td->t_bits, rec + start, bits);
+	memcpy((char *) td + h->hoff, rec + start + bits, data);
 	tuple->t_len = (uint32) need;
 	tuple->t_data = td;
 	return true;
-}
-
-uint8 *
-lsm_row_rewrite(const uint8 *rec, size_t len, const LsmRowHeader *h)
-{
-	uint8	   *out = palloc(len);
-
-	memcpy(out, rec, len);
-	lsm_row_header_encode(out, h);
-	return out;
 }

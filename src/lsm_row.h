@@ -28,6 +28,15 @@
  *	 start).
  * A row is rebuilt as a HeapTuple in aligned memory to be read.
  *
+ * Versions in the record (updates that keep the TID, like heap's HOT): a
+ * record is one or more versions, newest first, each a 28-byte header and
+ * a body as above.  A version with LSM_ROW_OLDER set has a 4-byte body
+ * length after its header, and an older version follows it.  Every
+ * version but the first was updated by the one before it: LSM_ROW_UPDATED,
+ * xmax the newer version's xmin, successor its own rowid.  Versions that
+ * no snapshot can see any more are left out when the record is written
+ * again (lsm_modify.c, lsm_vacuum.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef LSM_ROW_H
@@ -54,6 +63,8 @@
 #define LSM_ROW_MULTI		0x04	/* xmax is a MultiXactId of lockers (LOCK_ONLY) */
 #define LSM_ROW_LOCK_MODE	0x18	/* a single locker's strength, see below */
 #define LSM_ROW_LOCK_SHIFT	3
+#define LSM_ROW_OLDER		0x20	/* a body length follows the header, then an older version */
+#define LSM_ROW_OLDER_LEN	4
 
 typedef struct LsmRowHeader
 {
@@ -130,19 +141,54 @@ lsm_tid_to_rowid(ItemPointer tid, uint64 *rowid)
 	return true;
 }
 
+/* One version of a record: its header and its bytes (header, body length
+ * if LSM_ROW_OLDER, body). */
+typedef struct LsmRowVersion
+{
+	LsmRowHeader h;
+	const uint8 *rec;
+	size_t		len;
+} LsmRowVersion;
+
+/* Walks the versions of a record, newest first. */
+typedef struct LsmRowIter
+{
+	const uint8 *rec;
+	size_t		len;
+	size_t		off;
+} LsmRowIter;
+
+static inline void
+lsm_row_iter_init(LsmRowIter *it, const uint8 *rec, size_t len)
+{
+	it->rec = rec;
+	it->len = len;
+	it->off = 0;
+}
+
 /* lsm_row.c */
+/* 1: *v is the next version; 0: no more; -1: the record is malformed. */
+extern int	lsm_row_iter_next(LsmRowIter *it, LsmRowVersion *v);
+/* Whether the record holds more than one version. */
+static inline bool
+lsm_row_has_older(const LsmRowHeader *h)
+{
+	return (h->flags & LSM_ROW_OLDER) != 0;
+}
+/* Appends to *out (palloc'd, grown as needed; *used bytes so far) the
+ * version src with header h, marked as followed by an older one or not. */
+extern void lsm_row_append(uint8 **out, size_t *used, size_t *cap, const LsmRowHeader *h,
+						   const LsmRowVersion *src, bool older_follows);
 extern void lsm_row_header_encode(uint8 *out, const LsmRowHeader *h);
 /* false when the record is too short or malformed */
 extern bool lsm_row_header_decode(const uint8 *rec, size_t len, LsmRowHeader *h);
 /* The record of tuple under header h (h's infomask fields are taken from
  * the tuple), palloc'd, in *len bytes. */
 extern uint8 *lsm_row_build(const LsmRowHeader *h, HeapTuple tuple, size_t *len);
-/* Rebuilds the heap tuple of a record into *buf (palloc'd, grown as
+/* Rebuilds the heap tuple of one version (rec, len: LsmRowVersion's) into *buf (palloc'd, grown as
  * needed, MAXALIGN'd), filling its header from h; tuple->t_data points
  * into *buf.  false when the record is malformed. */
 extern bool lsm_row_to_tuple(const uint8 *rec, size_t len, const LsmRowHeader *h,
 							 char **buf, Size *bufsize, HeapTuple tuple);
-/* The same record with a new header (the body copied), palloc'd. */
-extern uint8 *lsm_row_rewrite(const uint8 *rec, size_t len, const LsmRowHeader *h);
 
 #endif							/* LSM_ROW_H */

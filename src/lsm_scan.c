@@ -109,6 +109,97 @@ lsm_fetch_row(const RelFileNode *rnode, uint64 rowid, uint8 **rec, size_t *len,
 	return true;
 }
 
+bool
+lsm_next_version(Relation rel, uint64 rowid, LsmRowIter *it, LsmRowVersion *v)
+{
+	int			r = lsm_row_iter_next(it, v);
+
+	if (r < 0)
+		lsm_report_bad_row(rel, rowid);
+	return r > 0;
+}
+
+/*
+ * SnapshotAny asks for "the" version at a TID, which the versions of one
+ * record share.  The newest whose inserter did not abort, unless another
+ * transaction wrote it after the active snapshot and we hold no lock on
+ * it: an UPDATE re-reading its row after EvalPlanQual locked the newest
+ * version gets that one, an after-trigger what this transaction wrote,
+ * and EvalPlanQual's row marks of other tables what the statement read
+ * (the version its snapshot sees).
+ */
+static bool
+any_version(Relation rel, uint64 rowid, const uint8 *rec, size_t len, LsmXidCache *xids,
+			LsmRowVersion *v)
+{
+	LsmRowIter	it;
+	LsmRowVersion first = {0};
+	bool		have_first = false;
+	Snapshot	active = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+
+	lsm_row_iter_init(&it, rec, len);
+	if (active && !IsMVCCSnapshot(active))
+		active = NULL;
+	while (lsm_next_version(rel, rowid, &it, v))
+	{
+		if (lsm_row_inserter_aborted(&v->h))
+			continue;
+		if (active == NULL || TransactionIdIsCurrentTransactionId(v->h.xmin) ||
+			lsm_row_locked_by_us(&v->h) || lsm_row_visible(&v->h, active, xids))
+			return true;
+		if (!have_first)
+		{
+			first = *v;
+			have_first = true;
+		}
+	}
+	if (!have_first)
+		return false;
+	*v = first;
+	return true;
+}
+
+bool
+lsm_record_visible_version(Relation rel, uint64 rowid, const uint8 *rec, size_t len,
+						   Snapshot snapshot, LsmXidCache *xids, LsmRowVersion *v)
+{
+	LsmRowIter	it;
+
+	if (snapshot->snapshot_type == SNAPSHOT_ANY)
+		return any_version(rel, rowid, rec, len, xids, v);
+	lsm_row_iter_init(&it, rec, len);
+	while (lsm_next_version(rel, rowid, &it, v))
+	{
+		bool		visible = lsm_row_visible(&v->h, snapshot, xids);
+
+		lsm_serializable_conflict_out(visible, rel, &v->h, snapshot);
+		if (visible)
+			return true;
+	}
+	return false;
+}
+
+bool
+lsm_record_surely_dead(Relation rel, uint64 rowid, const uint8 *rec, size_t len,
+					   GlobalVisState *vistest, TransactionId *newest_deleter)
+{
+	LsmRowIter	it;
+	LsmRowVersion v;
+
+	lsm_row_iter_init(&it, rec, len);
+	while (lsm_next_version(rel, rowid, &it, &v))
+	{
+		if (!lsm_row_surely_dead(&v.h, vistest))
+			return false;
+		if (newest_deleter && TransactionIdIsNormal(v.h.xmax) &&
+			!(v.h.flags & LSM_ROW_LOCK_ONLY) &&
+			(!TransactionIdIsValid(*newest_deleter) ||
+			 TransactionIdFollows(v.h.xmax, *newest_deleter)))
+			*newest_deleter = v.h.xmax;
+	}
+	return true;
+}
+
 HeapTuple
 lsm_row_copy_tuple(Relation rel, uint64 rowid, const uint8 *rec, size_t len,
 				   const LsmRowHeader *h)
@@ -268,17 +359,15 @@ current_row_visible(LsmScanDesc scan, uint64 *rowid)
 				vlen;
 	const uint8 *k = lsm_iter_key(scan->it, &klen);
 	const uint8 *v = lsm_iter_value(scan->it, &vlen);
-	LsmRowHeader h;
-	bool		visible;
+	LsmRowVersion ver;
 
 	*rowid = lsm_key_rowid(k);
-	if (klen != LSM_KEY_LEN || !lsm_row_header_decode(v, vlen, &h))
+	if (klen != LSM_KEY_LEN)
 		lsm_report_bad_row(rel, *rowid);
-	visible = lsm_row_visible(&h, scan->base.rs_snapshot, &scan->xids);
-	lsm_serializable_conflict_out(visible, rel, &h, scan->base.rs_snapshot);
-	if (!visible)
+	if (!lsm_record_visible_version(rel, *rowid, v, vlen, scan->base.rs_snapshot,
+									&scan->xids, &ver))
 		return false;
-	decode_into_scan(scan, v, vlen, &h, *rowid);
+	decode_into_scan(scan, ver.rec, ver.len, &ver.h, *rowid);
 	lsm_rowid_to_tid(*rowid, &scan->tuple.t_self);
 	scan->tuple.t_data->t_ctid = scan->tuple.t_self;
 	scan->tuple.t_tableOid = RelationGetRelid(rel);
@@ -517,16 +606,23 @@ lsm_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
 					vlen;
 		uint64		rowid = lsm_key_rowid(lsm_iter_key(scan->it, &klen));
 		const uint8 *v;
-		LsmRowHeader h;
+		LsmRowIter	vit;
+		LsmRowVersion ver;
+		bool		alive = false;
 
 		if (rowid >= scan->block_end)
 			break;
 		v = lsm_iter_value(scan->it, &vlen);
-		if (!lsm_row_header_decode(v, vlen, &h))
-			lsm_report_bad_row(rel, rowid);
-		if (lsm_row_alive(&h, &scan->xids))
+		lsm_row_iter_init(&vit, v, vlen);
+		while (!alive && lsm_next_version(rel, rowid, &vit, &ver))
 		{
-			decode_into_scan(scan, v, vlen, &h, rowid);
+			alive = lsm_row_alive(&ver.h, &scan->xids);
+			if (!alive)
+				*deadrows += 1;
+		}
+		if (alive)
+		{
+			decode_into_scan(scan, ver.rec, ver.len, &ver.h, rowid);
 			lsm_rowid_to_tid(rowid, &scan->tuple.t_self);
 			scan->tuple.t_tableOid = RelationGetRelid(rel);
 			lsm_iter_next(scan->it);
@@ -537,7 +633,6 @@ lsm_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
 			slot->tts_tid = scan->tuple.t_self;
 			return true;
 		}
-		*deadrows += 1;
 		lsm_iter_next(scan->it);
 	}
 	check_iterator(scan);
@@ -716,6 +811,7 @@ fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, LsmXidCache *xid
 	uint8	   *rec;
 	size_t		len;
 	LsmRowHeader h;
+	LsmRowVersion v;
 	bool		visible;
 
 	if (!lsm_tid_to_rowid(tid, &rowid))
@@ -728,16 +824,16 @@ fetch_visible(Relation rel, ItemPointer tid, Snapshot snapshot, LsmXidCache *xid
 	}
 	PG_TRY();
 	{
-		visible = lsm_row_visible(&h, snapshot, xids);
-		lsm_serializable_conflict_out(visible, rel, &h, snapshot);
+		visible = lsm_record_visible_version(rel, rowid, rec, len, snapshot, xids, &v);
 		if (visible)
-			PredicateLockTID(rel, tid, snapshot, h.xmin);
+			PredicateLockTID(rel, tid, snapshot, v.h.xmin);
 		if (!visible && all_dead)
-			*all_dead = lsm_row_surely_dead(&h, GlobalVisTestFor(rel));
+			*all_dead = lsm_record_surely_dead(rel, rowid, rec, len, GlobalVisTestFor(rel),
+											   NULL);
 		if (visible && scan)
-			decode_into_scan(scan, rec, len, &h, rowid);
+			decode_into_scan(scan, v.rec, v.len, &v.h, rowid);
 		else if (visible)
-			store_copy(rel, slot, rowid, rec, len, &h);
+			store_copy(rel, slot, rowid, v.rec, v.len, &v.h);
 	}
 	PG_FINALLY();
 	{
@@ -794,16 +890,26 @@ lsm_tuple_get_latest_tid(TableScanDesc scan, ItemPointer tid)
 		uint8	   *rec;
 		size_t		len;
 		LsmRowHeader h;
+		LsmRowVersion v;
 		bool		visible;
 
 		if (!lsm_fetch_row(&rel->rd_node, rowid, &rec, &len, &h))
 			return;
-		lsm_free(rec);
-		visible = lsm_row_visible(&h, scan->rs_snapshot, NULL);
-		lsm_serializable_conflict_out(visible, rel, &h, scan->rs_snapshot);
+		PG_TRY();
+		{
+			visible = lsm_record_visible_version(rel, rowid, rec, len, scan->rs_snapshot,
+												 NULL, &v);
+		}
+		PG_FINALLY();
+		{
+			lsm_free(rec);
+		}
+		PG_END_TRY();
 		if (visible)
 			lsm_rowid_to_tid(rowid, tid);
-		if (!(h.flags & LSM_ROW_UPDATED) || !TransactionIdIsValid(h.xmax))
+		/* the newest version (first) says whether a newer row follows */
+		if (!(h.flags & LSM_ROW_UPDATED) || !TransactionIdIsValid(h.xmax) ||
+			h.successor == rowid)
 			return;
 		rowid = h.successor;
 	}
@@ -816,12 +922,39 @@ lsm_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot, Snapshot snapsh
 	uint8	   *rec;
 	size_t		len;
 	LsmRowHeader h;
+	HeapTuple	tuple = NULL;
+	bool		visible = false;
 
 	if (!lsm_tid_to_rowid(&slot->tts_tid, &rowid) ||
 		!lsm_fetch_row(&rel->rd_node, rowid, &rec, &len, &h))
 		return false;
-	lsm_free(rec);
-	return lsm_row_visible(&h, snapshot, NULL);
+	if (TTS_IS_HEAPTUPLE(slot))
+		tuple = ((HeapTupleTableSlot *) slot)->tuple;
+	PG_TRY();
+	{
+		LsmRowIter	it;
+		LsmRowVersion v;
+
+		/* the versions of a record share the TID: judge the slot's own,
+		 * known by its inserting command (as heap judges the tuple) */
+		lsm_row_iter_init(&it, rec, len);
+		while (lsm_next_version(rel, rowid, &it, &v))
+		{
+			if (tuple != NULL &&
+				(v.h.xmin != HeapTupleHeaderGetRawXmin(tuple->t_data) ||
+				 v.h.cmin != HeapTupleHeaderGetRawCommandId(tuple->t_data)))
+				continue;
+			visible = lsm_row_visible(&v.h, snapshot, NULL);
+			if (visible || tuple != NULL)
+				break;
+		}
+	}
+	PG_FINALLY();
+	{
+		lsm_free(rec);
+	}
+	PG_END_TRY();
+	return visible;
 }
 
 /* ------------------------------------------------ index builds */

@@ -29,6 +29,20 @@ extern bool lsm_fetch_row(const RelFileNode *rnode, uint64 rowid,
 /* A palloc'd copy of the row as a heap tuple of rel (one chunk). */
 extern HeapTuple lsm_row_copy_tuple(Relation rel, uint64 rowid, const uint8 *rec,
 									size_t len, const LsmRowHeader *h);
+/* The next version of rowid's record (lsm_row_iter_next), or false at the
+ * end; a malformed record is an ERROR. */
+extern bool lsm_next_version(Relation rel, uint64 rowid, LsmRowIter *it, LsmRowVersion *v);
+/* The version of a record that snapshot sees (at most one, for MVCC),
+ * with SERIALIZABLE's conflict checks for the versions looked at. */
+extern bool lsm_record_visible_version(Relation rel, uint64 rowid, const uint8 *rec,
+									   size_t len, Snapshot snapshot, LsmXidCache *xids,
+									   LsmRowVersion *v);
+/* Whether no snapshot can see any version of the record; *newest_deleter
+ * (if given) is raised to the newest xid that deleted one. */
+struct GlobalVisState;
+extern bool lsm_record_surely_dead(Relation rel, uint64 rowid, const uint8 *rec, size_t len,
+								   struct GlobalVisState *vistest,
+								   TransactionId *newest_deleter);
 /* Raises the error for a record that does not decode. */
 extern void lsm_report_bad_row(Relation rel, uint64 rowid) pg_attribute_noreturn();
 

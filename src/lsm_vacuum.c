@@ -174,14 +174,16 @@ freeze_header(LsmRowHeader *h, TransactionId limit, MultiXactId multi_limit)
 
 /*
  * Rewrites or deletes the record of rowid, fetched again under its row
- * lock; returns whether the row is gone.
+ * lock: versions dead to every snapshot go, the others' old xids are
+ * frozen.  Returns whether the row is gone.
  */
 static bool
 freeze_row(VacState *vs, uint64 rowid)
 {
-	const RelFileNode *rnode = &vs->rel->rd_node;
+	Relation	rel = vs->rel;
+	const RelFileNode *rnode = &rel->rd_node;
 	uint8		key[LSM_KEY_LEN];
-	uint8	   *rec;
+	uint8	   *rec = NULL;
 	size_t		len;
 	LsmRowHeader h;
 	bool		gone = false;
@@ -194,82 +196,122 @@ freeze_row(VacState *vs, uint64 rowid)
 			gone = true;
 		else
 		{
-			switch (freeze_header(&h, vs->freeze_limit, vs->multi_limit))
+			LsmRowIter	it;
+			LsmRowVersion v,
+						pending;
+			bool		have_pending = false,
+						changed = false;
+			uint8	   *out = NULL;
+			size_t		used = 0,
+						cap = 0;
+			int			rc = LSM_OK;
+
+			lsm_row_iter_init(&it, rec, len);
+			while (lsm_next_version(rel, rowid, &it, &v))
 			{
-				case OLD_KEEP:
-					break;
-				case OLD_REWRITE:
-					{
-						uint8	   *newrec = lsm_row_rewrite(rec, len, &h);
-						int			rc = lsm_put(vs->db, NULL, key, LSM_KEY_LEN, newrec, len);
-
-						pfree(newrec);
-						if (rc != LSM_OK)
-						{
-							lsm_free(rec);
-							lsm_am_check(rc, "write a frozen row");
-						}
+				if (lsm_row_vacuum_state(&v.h, vs->oldest_xmin, &vs->xids) == HEAPTUPLE_DEAD)
+				{
+					changed = true;
+					continue;
+				}
+				switch (freeze_header(&v.h, vs->freeze_limit, vs->multi_limit))
+				{
+					case OLD_KEEP:
+						break;
+					case OLD_REWRITE:
 						vs->frozen += 1;
-						vs->wrote = true;
+						changed = true;
 						break;
-					}
-				case OLD_DELETE:
-					{
-						int			rc = lsm_delete(vs->db, NULL, key, LSM_KEY_LEN);
-
-						if (rc != LSM_OK)
-						{
-							lsm_free(rec);
-							lsm_am_check(rc, "remove a dead row");
-						}
-						vs->removed += 1;
-						vs->wrote = true;
-						gone = true;
-						break;
-					}
+					case OLD_DELETE:
+						changed = true;
+						continue;
+				}
+				if (have_pending)
+					lsm_row_append(&out, &used, &cap, &pending.h, &pending, true);
+				pending = v;
+				have_pending = true;
+				keep_oldest(vs, &v.h);
 			}
-			if (!gone)
-				keep_oldest(vs, &h);
+			if (have_pending)
+				lsm_row_append(&out, &used, &cap, &pending.h, &pending, false);
+			if (!have_pending)
+			{
+				rc = lsm_delete(vs->db, NULL, key, LSM_KEY_LEN);
+				vs->removed += 1;
+				gone = true;
+			}
+			else if (changed)
+				rc = lsm_put(vs->db, NULL, key, LSM_KEY_LEN, out, used);
+			if (out)
+				pfree(out);
+			vs->wrote |= changed;
 			lsm_free(rec);
+			rec = NULL;
+			lsm_am_check(rc, "rewrite a row for VACUUM");
 		}
 	}
 	PG_FINALLY();
 	{
+		if (rec)
+			lsm_free(rec);
 		lsm_rowlock_release(rnode, rowid);
 	}
 	PG_END_TRY();
 	return gone;
 }
 
+/*
+ * One record of the scan: DEAD when every version is; rewritten (pruned
+ * and frozen) when it holds old xids or dead versions beside live ones.
+ */
 static bool
-vacuum_one_row(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHeader *h)
+vacuum_one_row(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHeader *hdr)
 {
 	VacState   *vs = arg;
 	VacWindow  *w = vs->w;
 	uint64		bit = rowid - w->lo;
-	bool		dead = false;
+	LsmRowIter	it;
+	LsmRowVersion v;
+	bool		needed = false,
+				live = false,
+				old_ids = false,
+				dead;
+	int			dead_versions = 0;
 
 	vacuum_delay_point();
 	bit_set(w->seen, bit);
 	w->nseen++;
-	switch (lsm_row_vacuum_state(h, vs->oldest_xmin, &vs->xids))
+	lsm_row_iter_init(&it, rec, len);
+	while (lsm_next_version(vs->rel, rowid, &it, &v))
 	{
-		case HEAPTUPLE_DEAD:
-			dead = true;
-			break;
-		case HEAPTUPLE_RECENTLY_DEAD:
-			vs->recently_dead += 1;
-			break;
-		case HEAPTUPLE_LIVE:
-		case HEAPTUPLE_INSERT_IN_PROGRESS:
-		case HEAPTUPLE_DELETE_IN_PROGRESS:
-			vs->live += 1;
-			break;
+		switch (lsm_row_vacuum_state(&v.h, vs->oldest_xmin, &vs->xids))
+		{
+			case HEAPTUPLE_DEAD:
+				dead_versions++;
+				break;
+			case HEAPTUPLE_RECENTLY_DEAD:
+				vs->recently_dead += 1;
+				needed = true;
+				break;
+			case HEAPTUPLE_LIVE:
+			case HEAPTUPLE_INSERT_IN_PROGRESS:
+			case HEAPTUPLE_DELETE_IN_PROGRESS:
+				live = needed = true;
+				break;
+		}
+		old_ids |= has_old_ids(&v.h, vs->freeze_limit, vs->multi_limit);
 	}
-	if (has_old_ids(h, vs->freeze_limit, vs->multi_limit))
+	if (live)
+		vs->live += 1;
+	dead = !needed;
+	if (old_ids || (needed && dead_versions > 0))
 		dead = freeze_row(vs, rowid) || dead;
 	else
-		keep_oldest(vs, h);
+	{
+		lsm_row_iter_init(&it, rec, len);
+		while (lsm_next_version(vs->rel, rowid, &it, &v))
+			keep_oldest(vs, &v.h);
+	}
 	if (dead)
 	{
 		bit_set(w->dead, bit);
@@ -475,11 +517,18 @@ typedef struct RowidMapEntry
 	uint64		new_rowid;
 } RowidMapEntry;
 
+/* A version to write, with its tuple. */
+typedef struct KeptVersion
+{
+	LsmRowHeader h;
+	HeapTuple	tuple;
+} KeptVersion;
+
 typedef struct PendingRow
 {
 	uint64		new_rowid;
-	LsmRowHeader h;
-	HeapTuple	tuple;
+	int			nversions;
+	KeptVersion *versions;		/* newest first */
 } PendingRow;
 
 typedef struct ClusterState
@@ -536,83 +585,148 @@ reform_tuple(ClusterState *cs, HeapTuple tuple)
 	return toasted;
 }
 
+/* Writes the versions of one record (newest first) under rowid. */
 static void
-write_row(ClusterState *cs, uint64 rowid, const LsmRowHeader *h, HeapTuple tuple)
+write_row(ClusterState *cs, uint64 rowid, const KeptVersion *versions, int n)
 {
 	uint8		key[LSM_KEY_LEN];
-	HeapTuple	formed = reform_tuple(cs, tuple);
-	size_t		len;
-	uint8	   *rec = lsm_row_build(h, formed, &len);
+	uint8	   *out = NULL;
+	size_t		used = 0,
+				cap = 0;
 
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	formed = reform_tuple(cs, versions[i].tuple);
+		size_t		len;
+		uint8	   *rec = lsm_row_build(&versions[i].h, formed, &len);
+		LsmRowVersion v;
+
+		v.rec = rec;
+		v.len = len;
+		if (!lsm_row_header_decode(rec, len, &v.h))
+			elog(ERROR, "an lsm row record just built does not decode");
+		lsm_row_append(&out, &used, &cap, &v.h, &v, i + 1 < n);
+		pfree(rec);
+		heap_freetuple(formed);
+	}
 	lsm_key_encode(key, &cs->new_rel->rd_node, rowid);
-	lsm_am_check(lsm_batch_put(cs->batch, key, LSM_KEY_LEN, rec, len), "batch a row");
-	pfree(rec);
-	heap_freetuple(formed);
+	lsm_am_check(lsm_batch_put(cs->batch, key, LSM_KEY_LEN, out, used), "batch a row");
+	pfree(out);
 	if (++cs->batched >= CLUSTER_BATCH_ROWS)
 		flush_batch(cs);
 }
 
-/* Writes (or, for CLUSTER, places) one version of the old table. */
+static void
+free_versions(KeptVersion *versions, int n)
+{
+	for (int i = 0; i < n; i++)
+		heap_freetuple(versions[i].tuple);
+	pfree(versions);
+}
+
+/*
+ * The versions of one record of the old table still needed, newest first,
+ * with old xids frozen; NULL (and *n 0) when none is.
+ */
+static KeptVersion *
+versions_to_keep(ClusterState *cs, uint64 rowid, const uint8 *rec, size_t len, int *n)
+{
+	LsmRowIter	it;
+	LsmRowVersion v;
+	KeptVersion *kept = NULL;
+	int			cap = 0;
+
+	*n = 0;
+	lsm_row_iter_init(&it, rec, len);
+	while (lsm_next_version(cs->old_rel, rowid, &it, &v))
+	{
+		LsmRowHeader h = v.h;
+
+		switch (lsm_row_vacuum_state(&h, cs->oldest_xmin, &cs->xids))
+		{
+			case HEAPTUPLE_DEAD:
+				cs->vacuumed += 1;
+				continue;
+			case HEAPTUPLE_RECENTLY_DEAD:
+				cs->recently_dead += 1;
+				break;
+			case HEAPTUPLE_LIVE:
+				/* an aborted updater's link leads nowhere */
+				if (TransactionIdIsValid(h.xmax) && !(h.flags & LSM_ROW_LOCK_ONLY))
+				{
+					h.xmax = InvalidTransactionId;
+					h.flags &= ~LSM_ROW_UPDATED;
+					h.successor = 0;
+				}
+				break;
+			case HEAPTUPLE_INSERT_IN_PROGRESS:
+			case HEAPTUPLE_DELETE_IN_PROGRESS:
+				break;			/* only this transaction's, under its lock */
+		}
+		if (freeze_header(&h, cs->freeze_xid, cs->multi_cutoff) == OLD_DELETE)
+		{
+			cs->vacuumed += 1;
+			continue;
+		}
+		cs->num_tuples += 1;
+		if (*n == cap)
+		{
+			cap = Max(4, cap * 2);
+			kept = kept ? repalloc(kept, sizeof(KeptVersion) * cap) :
+				palloc(sizeof(KeptVersion) * cap);
+		}
+		kept[*n].h = h;
+		kept[*n].tuple = lsm_row_copy_tuple(cs->old_rel, rowid, v.rec, v.len, &h);
+		(*n)++;
+	}
+	return kept;
+}
+
+/* Writes (or, for CLUSTER, places) one record of the old table. */
 static bool
 rewrite_one_row(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHeader *hdr)
 {
 	ClusterState *cs = arg;
-	LsmRowHeader h = *hdr;
-	HeapTuple	tuple;
 	uint64		new_rowid = rowid;
+	int			n;
+	KeptVersion *kept;
 
 	CHECK_FOR_INTERRUPTS();
-	switch (lsm_row_vacuum_state(&h, cs->oldest_xmin, &cs->xids))
-	{
-		case HEAPTUPLE_DEAD:
-			cs->vacuumed += 1;
-			return true;
-		case HEAPTUPLE_RECENTLY_DEAD:
-			cs->recently_dead += 1;
-			break;
-		case HEAPTUPLE_LIVE:
-			/* an aborted updater's link leads nowhere */
-			if (TransactionIdIsValid(h.xmax) && !(h.flags & LSM_ROW_LOCK_ONLY))
-			{
-				h.xmax = InvalidTransactionId;
-				h.flags &= ~LSM_ROW_UPDATED;
-				h.successor = 0;
-			}
-			break;
-		case HEAPTUPLE_INSERT_IN_PROGRESS:
-		case HEAPTUPLE_DELETE_IN_PROGRESS:
-			break;				/* only this transaction's, under its lock */
-	}
-	if (freeze_header(&h, cs->freeze_xid, cs->multi_cutoff) == OLD_DELETE)
-	{
-		cs->vacuumed += 1;
+	kept = versions_to_keep(cs, rowid, rec, len, &n);
+	if (n == 0)
 		return true;
-	}
-	cs->num_tuples += 1;
-	tuple = lsm_row_copy_tuple(cs->old_rel, rowid, rec, len, &h);
 	if (!cs->keep_rowids)
 	{
+		const LsmRowHeader *oldest = &kept[n - 1].h;
+
 		lsm_rowid_alloc(cs->new_rel, 1, &new_rowid);
-		if (TransactionIdIsNormal(h.xmin) && !TransactionIdPrecedes(h.xmin, cs->oldest_xmin))
+		/* versions updated within the record point at it */
+		for (int i = 1; i < n; i++)
+			if ((kept[i].h.flags & LSM_ROW_UPDATED) && kept[i].h.successor == rowid)
+				kept[i].h.successor = new_rowid;
+		if (TransactionIdIsNormal(oldest->xmin) &&
+			!TransactionIdPrecedes(oldest->xmin, cs->oldest_xmin))
 		{
 			bool		found;
 			RowidMapEntry *e = hash_search(cs->map, &rowid, HASH_ENTER, &found);
 
 			e->new_rowid = new_rowid;
 		}
-		if (h.flags & LSM_ROW_UPDATED)
+		if ((kept[0].h.flags & LSM_ROW_UPDATED) && kept[0].h.successor != rowid)
 		{
 			PendingRow *p = palloc(sizeof(PendingRow));
 
 			p->new_rowid = new_rowid;
-			p->h = h;
-			p->tuple = tuple;
+			p->nversions = n;
+			p->versions = kept;
 			cs->pending = lappend(cs->pending, p);
 			return true;
 		}
+		if (kept[0].h.flags & LSM_ROW_UPDATED)
+			kept[0].h.successor = new_rowid;
 	}
-	write_row(cs, new_rowid, &h, tuple);
-	heap_freetuple(tuple);
+	write_row(cs, new_rowid, kept, n);
+	free_versions(kept, n);
 	return true;
 }
 
@@ -624,17 +738,18 @@ write_pending(ClusterState *cs)
 	foreach(lc, cs->pending)
 	{
 		PendingRow *p = lfirst(lc);
-		RowidMapEntry *e = hash_search(cs->map, &p->h.successor, HASH_FIND, NULL);
+		LsmRowHeader *h = &p->versions[0].h;
+		RowidMapEntry *e = hash_search(cs->map, &h->successor, HASH_FIND, NULL);
 
 		if (e != NULL)
-			p->h.successor = e->new_rowid;
+			h->successor = e->new_rowid;
 		else
 		{
-			p->h.flags &= ~LSM_ROW_UPDATED; /* the successor was dead */
-			p->h.successor = 0;
+			h->flags &= ~LSM_ROW_UPDATED;	/* the successor was dead */
+			h->successor = 0;
 		}
-		write_row(cs, p->new_rowid, &p->h, p->tuple);
-		heap_freetuple(p->tuple);
+		write_row(cs, p->new_rowid, p->versions, p->nversions);
+		free_versions(p->versions, p->nversions);
 	}
 	list_free_deep(cs->pending);
 	cs->pending = NIL;

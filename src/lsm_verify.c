@@ -169,17 +169,30 @@ static bool
 verify_row(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHeader *h)
 {
 	VerifyState *vs = arg;
-	HeapTuple	tuple;
+	HeapTuple	tuple = NULL;
+	LsmRowIter	it;
+	LsmRowVersion v;
 
 	vs->records++;
 	if (rowid >= vs->high)
 		vs->beyond++;
-	if (lsm_row_vacuum_state(h, vs->oldest_xmin, &vs->xids) != HEAPTUPLE_LIVE)
+	MemoryContextReset(vs->econtext->ecxt_per_tuple_memory);
+	/* every version's body must rebuild (an ERROR names the row
+	 * otherwise); the live one, if any, must be in every index */
+	lsm_row_iter_init(&it, rec, len);
+	while (lsm_next_version(vs->rel, rowid, &it, &v))
+	{
+		HeapTuple	t = lsm_row_copy_tuple(vs->rel, rowid, v.rec, v.len, &v.h);
+
+		if (tuple == NULL &&
+			lsm_row_vacuum_state(&v.h, vs->oldest_xmin, &vs->xids) == HEAPTUPLE_LIVE)
+			tuple = t;
+		else
+			heap_freetuple(t);
+	}
+	if (tuple == NULL)
 		return true;
 	vs->live++;
-	MemoryContextReset(vs->econtext->ecxt_per_tuple_memory);
-	/* the body must rebuild (an ERROR names the row otherwise) */
-	tuple = lsm_row_copy_tuple(vs->rel, rowid, rec, len, h);
 	ExecStoreHeapTuple(tuple, vs->slot, true);
 	for (int i = 0; i < vs->nindexes; i++)
 	{

@@ -87,6 +87,28 @@ visible_mvcc(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
 	return !xid_committed(h->xmax, cache);
 }
 
+bool
+lsm_row_inserter_aborted(const LsmRowHeader *h)
+{
+	if (!TransactionIdIsNormal(h->xmin))
+		return !xid_committed(h->xmin, NULL);
+	if (TransactionIdIsCurrentTransactionId(h->xmin) || TransactionIdIsInProgress(h->xmin))
+		return false;
+	return !TransactionIdDidCommit(h->xmin);
+}
+
+bool
+lsm_row_insert_visible(const LsmRowHeader *h, Snapshot snapshot)
+{
+	if (!TransactionIdIsNormal(h->xmin))
+		return xid_committed(h->xmin, NULL);
+	if (TransactionIdIsCurrentTransactionId(h->xmin))
+		return h->cmin < snapshot->curcid;
+	if (XidInMVCCSnapshot(h->xmin, snapshot))
+		return false;
+	return xid_committed(h->xmin, NULL);
+}
+
 /* Self (current == true) and Dirty: committed or our own, any command. */
 static bool
 visible_self_or_dirty(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
@@ -321,6 +343,32 @@ lsm_lock_status_of_mode(LockTupleMode mode)
 			break;
 	}
 	return MultiXactStatusForUpdate;
+}
+
+/* Whether one of our (sub)transactions holds a lock of at least mode. */
+bool
+lsm_multi_has_our_lock(MultiXactId multi, LockTupleMode mode)
+{
+	MultiXactMember *members;
+	int			n = GetMultiXactIdMembers(multi, &members, false, true);
+	bool		found = false;
+
+	for (int i = 0; i < n && !found; i++)
+		found = lsm_lock_mode_of_status(members[i].status) >= mode &&
+			TransactionIdIsCurrentTransactionId(members[i].xid);
+	if (n > 0)
+		pfree(members);
+	return found;
+}
+
+bool
+lsm_row_locked_by_us(const LsmRowHeader *h)
+{
+	if (!TransactionIdIsValid(h->xmax) || !(h->flags & LSM_ROW_LOCK_ONLY))
+		return false;
+	if (h->flags & LSM_ROW_MULTI)
+		return lsm_multi_has_our_lock(h->xmax, LockTupleKeyShare);
+	return TransactionIdIsCurrentTransactionId(h->xmax);
 }
 
 /*

@@ -43,6 +43,14 @@ extern bool lsm_row_visible(const LsmRowHeader *h, Snapshot snapshot, LsmXidCach
  * the current transaction, and not deleted or updated by one. */
 extern bool lsm_row_alive(const LsmRowHeader *h, LsmXidCache *cache);
 
+/* Whether the version's inserter aborted (or was forgotten in a crash):
+ * no snapshot ever sees it. */
+extern bool lsm_row_inserter_aborted(const LsmRowHeader *h);
+
+/* Whether an MVCC snapshot sees the version's insertion (its deletion
+ * aside). */
+extern bool lsm_row_insert_visible(const LsmRowHeader *h, Snapshot snapshot);
+
 struct GlobalVisState;
 extern bool lsm_row_surely_dead(const LsmRowHeader *h, struct GlobalVisState *vistest);
 
@@ -65,6 +73,11 @@ extern void lsm_serializable_conflict_out(bool visible, Relation rel, const LsmR
 extern TM_Result lsm_row_modifiable(const LsmRowHeader *h, uint64 rowid, CommandId cid,
 									LockTupleMode mode, TM_FailureData *tmfd,
 									TransactionId *xwait);
+
+/* Whether one of our (sub)transactions holds a lock of at least mode in
+ * multi; whether we hold any lock on the version. */
+extern bool lsm_multi_has_our_lock(MultiXactId multi, LockTupleMode mode);
+extern bool lsm_row_locked_by_us(const LsmRowHeader *h);
 
 /* Row lock strengths and the multixact member statuses of lockers. */
 extern LockTupleMode lsm_lock_mode_of_status(MultiXactStatus status);
