@@ -10,6 +10,10 @@
  *	 - rows deleted or updated by a transaction that committed before the
  *	   oldest snapshot of the cluster (GetOldestNonRemovableTransactionId,
  *	   sampled by lsm_gc_refresh_horizon before each compaction step).
+ * A record of several versions (updates that kept the TID) loses the
+ * versions of aborted updates in front and every version from the first
+ * one replaced before the horizon on; the rest is written back
+ * (LSM_FILTER_CHANGE).
  * Index entries may still point at a removed row: a fetch then finds
  * nothing, and row ids are never reused, so it can find no stranger.
  *
@@ -44,31 +48,90 @@ aborted(TransactionId xid)
 		!TransactionIdDidCommit(xid);
 }
 
+static bool
+deleted_before_horizon(const LsmRowHeader *h)
+{
+	return TransactionIdIsNormal(h->xmax) && !(h->flags & LSM_ROW_LOCK_ONLY) &&
+		TransactionIdIsValid(gc_horizon) && TransactionIdPrecedes(h->xmax, gc_horizon) &&
+		TransactionIdDidCommit(h->xmax);
+}
+
+/*
+ * What of the record no snapshot can see: versions of aborted updates in
+ * front, and every version from the first one deleted or updated before
+ * the horizon on (the older ones were replaced earlier still).  Returns
+ * the verdict; for LSM_FILTER_CHANGE the record that is left, palloc'd.
+ */
+static int
+prune_record(const uint8 *val, size_t vlen, uint8 **out, size_t *outlen)
+{
+	LsmRowIter	it;
+	LsmRowVersion v,
+				pending;
+	bool		have = false,
+				dropped = false;
+	size_t		cap = 0;
+	int			r;
+
+	*out = NULL;
+	*outlen = 0;
+	lsm_row_iter_init(&it, val, vlen);
+	while ((r = lsm_row_iter_next(&it, &v)) > 0)
+	{
+		if (!have && (v.h.xmin == InvalidTransactionId || aborted(v.h.xmin)))
+		{
+			dropped = true;
+			continue;
+		}
+		if (deleted_before_horizon(&v.h))
+		{
+			dropped = true;
+			break;
+		}
+		if (have)
+			lsm_row_append(out, outlen, &cap, &pending.h, &pending, true);
+		pending = v;
+		have = true;
+	}
+	if (r < 0)
+		return LSM_FILTER_KEEP;	/* malformed: a read reports it */
+	if (!have)
+		return LSM_FILTER_REMOVE;
+	if (!dropped)
+		return LSM_FILTER_KEEP;
+	lsm_row_append(out, outlen, &cap, &pending.h, &pending, false);
+	return LSM_FILTER_CHANGE;
+}
+
 int
 lsm_gc_filter(void *arg, int level, const void *key, size_t klen,
 			  const void *val, size_t vlen, uint64_t seq,
 			  void **new_val, size_t *new_vlen)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	LsmRowHeader h;
 	volatile int verdict = LSM_FILTER_KEEP;
 
-	if (klen != LSM_KEY_LEN || lsm_key_rowid(key) == LSM_ROWID_RESERVE ||
-		!lsm_row_header_decode(val, vlen, &h))
+	if (klen != LSM_KEY_LEN || lsm_key_rowid(key) == LSM_ROWID_RESERVE)
 		return LSM_FILTER_KEEP;
 	PG_TRY();
 	{
-		/* an aborted update that kept the TID leaves older versions live
-		 * (the next change of the row or VACUUM prunes it) */
-		if (lsm_row_has_older(&h) && (h.xmin == InvalidTransactionId || aborted(h.xmin)))
-			verdict = LSM_FILTER_KEEP;
-		else if (h.xmin == InvalidTransactionId || aborted(h.xmin))
-			verdict = LSM_FILTER_REMOVE;
-		else if (TransactionIdIsNormal(h.xmax) && !(h.flags & LSM_ROW_LOCK_ONLY) &&
-				 TransactionIdIsValid(gc_horizon) &&
-				 TransactionIdPrecedes(h.xmax, gc_horizon) &&
-				 TransactionIdDidCommit(h.xmax))
-			verdict = LSM_FILTER_REMOVE;
+		uint8	   *out;
+		size_t		outlen;
+
+		verdict = prune_record(val, vlen, &out, &outlen);
+		if (verdict == LSM_FILTER_CHANGE)
+		{
+			*new_val = malloc(outlen);
+			if (*new_val == NULL)
+				verdict = LSM_FILTER_KEEP;
+			else
+			{
+				memcpy(*new_val, out, outlen);
+				*new_vlen = outlen;
+			}
+		}
+		if (out)
+			pfree(out);
 	}
 	PG_CATCH();
 	{

@@ -9,10 +9,18 @@
  * locks rewrite the row's record with xmax set: the read-modify-write of
  * one record is serialized by a striped row lock (lsm_rowlock.c), and a
  * conflicting transaction still in progress is waited for outside that
- * lock with XactLockTableWait, as heap does, before looking again.  An
- * UPDATE writes the new version under a new rowid and links it from the
- * old record (LSM_ROW_UPDATED + successor) in one atomic engine batch, so
- * READ COMMITTED can follow the chain (EvalPlanQual).
+ * lock with XactLockTableWait, as heap does, before looking again.
+ *
+ * An UPDATE that changes no indexed column keeps the TID: the new version
+ * goes in front of the old one in the same record (lsm_row.h), and the
+ * indexes get nothing (heap's HOT).  An UPDATE of an indexed column writes
+ * the new version under a new rowid and links it from the old record
+ * (LSM_ROW_UPDATED + successor) in one atomic engine batch, so READ
+ * COMMITTED can follow the chain (EvalPlanQual).  Every write of a record
+ * leaves out the versions no snapshot can see any more.
+ *
+ * The versions of a record share its TID, so a TID does not say which
+ * version the caller read: see version_to_judge and lsm_tuple_lock.
  *
  * Row locks have heap's four strengths and conflict as heap's do; several
  * compatible lockers share xmax as a MultiXactId (add_locker).  An UPDATE

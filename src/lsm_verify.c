@@ -77,6 +77,7 @@ typedef struct VerifyState
 	TupleTableSlot *slot;
 	int64		records;
 	int64		live;
+	int64		versions;		/* row versions in all the records */
 	int64		beyond;			/* records past the high-water mark */
 } VerifyState;
 
@@ -184,6 +185,7 @@ verify_row(void *arg, uint64 rowid, const uint8 *rec, size_t len, const LsmRowHe
 	{
 		HeapTuple	t = lsm_row_copy_tuple(vs->rel, rowid, v.rec, v.len, &v.h);
 
+		vs->versions++;
 		if (tuple == NULL &&
 			lsm_row_vacuum_state(&v.h, vs->oldest_xmin, &vs->xids) == HEAPTUPLE_LIVE)
 			tuple = t;
@@ -248,8 +250,8 @@ lsm_verify(PG_FUNCTION_ARGS)
 	}
 	lsm_scan_rowids(vs.rel, 0, LSM_ROWID_MAX, verify_row, &vs);
 
-	detail = psprintf("%lld live rows; %lld records past the row id mark " UINT64_FORMAT,
-					  (long long) vs.live, (long long) vs.beyond, vs.high);
+	detail = psprintf("%lld live rows; %lld row versions; %lld records past the row id mark " UINT64_FORMAT,
+					  (long long) vs.live, (long long) vs.versions, (long long) vs.beyond, vs.high);
 	emit(rsinfo, RelationGetRelationName(vs.rel), vs.records, vs.beyond, detail);
 	for (int i = 0; i < vs.nindexes; i++)
 	{
