@@ -48,6 +48,13 @@ CREATE TABLE twice (id int) USING lsm;
 INSERT INTO twice VALUES (4), (4);
 UPDATE h SET pad = pad || '+' FROM twice WHERE h.id = twice.id;
 SELECT pad FROM h WHERE id = 4;
+CREATE FUNCTION mark_pad() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.pad := NEW.pad || '#'; RETURN NEW; END $$;
+CREATE TRIGGER h_mark BEFORE UPDATE ON h FOR EACH ROW EXECUTE FUNCTION mark_pad();
+UPDATE h SET pad = pad || '+' FROM twice WHERE h.id = twice.id;
+SELECT pad FROM h WHERE id = 4;
+DROP TRIGGER h_mark ON h;
+DROP FUNCTION mark_pad();
 
 -- a transaction's own versions stay until it ends; past 8 kB of them an
 -- update takes a new rowid instead of growing the record further

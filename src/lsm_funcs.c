@@ -129,7 +129,7 @@ lsm_relation_size(PG_FUNCTION_ARGS)
 
 	lsm_key_encode(lo, &rel->rd_node, 0);
 	lsm_key_encode(hi, &rel->rd_node, LSM_ROWID_RESERVE);
-	lsm_am_check(lsm_approximate_size(lsm_am_db(), lo, LSM_KEY_LEN, hi, LSM_KEY_LEN, &bytes),
+	lsm_am_check(lsm_approximate_size(lsm_am_db(), lo, LSM_KEY_LEN, hi, LSM_KEY_LEN, 0, &bytes),
 				 "estimate a table's size");
 	table_close(rel, AccessShareLock);
 	PG_RETURN_INT64((int64) bytes);

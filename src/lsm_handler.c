@@ -191,6 +191,29 @@ lsm_relation_toast_am(Relation rel)
 	return HEAP_TABLE_AM_OID;
 }
 
+/*
+ * What a sequential scan reads, in pages: the engine's bytes in the
+ * table's key range, memtables included.  Every version written since the
+ * last compaction is there, so a small table updated in place thousands
+ * of times costs its scan far more than its row count says (as heap's
+ * bloat raises relpages), and the planner then prefers an index: without
+ * this, pgbench's branches and tellers were scanned on every update.
+ * Row counts still come from the rowids (curpages).
+ */
+static BlockNumber
+scanned_pages(Relation rel)
+{
+	uint8		lo[LSM_KEY_LEN],
+				hi[LSM_KEY_LEN];
+	uint64		bytes = 0;
+
+	lsm_key_encode(lo, &rel->rd_node, 0);
+	lsm_key_encode(hi, &rel->rd_node, LSM_ROWID_MAX);
+	if (lsm_approximate_size(lsm_am_db(), lo, LSM_KEY_LEN, hi, LSM_KEY_LEN, 1, &bytes) != LSM_OK)
+		return 0;
+	return (BlockNumber) Min(bytes / BLCKSZ, (uint64) MaxBlockNumber);
+}
+
 static void
 lsm_relation_estimate_size(Relation rel, int32 *attr_widths, BlockNumber *pages,
 						   double *tuples, double *allvisfrac)
@@ -199,7 +222,7 @@ lsm_relation_estimate_size(Relation rel, int32 *attr_widths, BlockNumber *pages,
 	double		reltuples = rel->rd_rel->reltuples;
 	BlockNumber relpages = rel->rd_rel->relpages;
 
-	*pages = curpages;
+	*pages = Max(curpages, scanned_pages(rel));
 	*allvisfrac = 0;
 	if (curpages == 0)
 		*tuples = 0;

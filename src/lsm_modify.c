@@ -204,7 +204,8 @@ typedef struct RowForChange
 typedef enum
 {
 	VERSION_AS_SEEN,			/* the one the caller's snapshot saw */
-	VERSION_NEWEST				/* the newest (a lock that follows updates) */
+	VERSION_FOLLOW,				/* the newest, following updates (FIND_LAST_VERSION) */
+	VERSION_NEWEST				/* the newest, as a dirty snapshot found it (ON CONFLICT) */
 } WhichVersion;
 
 #define LSM_INPLACE_MAX_BYTES	8192	/* past it, an UPDATE takes a new rowid */
@@ -226,10 +227,11 @@ locate_target(Relation rel, uint64 rowid, RowForChange *rc)
 
 /*
  * The version whose state answers the caller: the target, or the one it
- * replaced when the caller still holds that one (its snapshot predates
- * the target or the target is of this very command, when the caller
- * names what it saw; or the target is of a transaction still running,
- * which must be waited for).  Such an older version was
+ * replaced when the caller still holds that one: its snapshot predates
+ * the target (when it names what it saw), the target is of this very
+ * command (unless the caller wants what a dirty snapshot found: ON
+ * CONFLICT then reports "cannot affect row a second time"), or of a
+ * transaction still running, which must be waited for.  Such an older version was
  * updated, so it never yields TM_Ok.
  */
 static const LsmRowVersion *
@@ -243,7 +245,7 @@ version_to_judge(Relation rel, uint64 rowid, RowForChange *rc, Snapshot snapshot
 	if (!lsm_row_has_older(t))
 		return &rc->target;
 	if (TransactionIdIsCurrentTransactionId(t->xmin))
-		older = which == VERSION_AS_SEEN && t->cmin >= cid;
+		older = which != VERSION_NEWEST && t->cmin >= cid;
 	else if (TransactionIdIsNormal(t->xmin) && TransactionIdIsInProgress(t->xmin))
 		older = true;
 	else
@@ -673,8 +675,8 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 	uint64		rowid;
 	bool		traversed = false;
 	bool		find_last = (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION) != 0;
-	WhichVersion which = (find_last || !IsolationUsesXactSnapshot()) ?
-		VERSION_NEWEST : VERSION_AS_SEEN;
+	WhichVersion which = find_last ? VERSION_FOLLOW :
+		!IsolationUsesXactSnapshot() ? VERSION_NEWEST : VERSION_AS_SEEN;
 
 	if (!lsm_tid_to_rowid(tid, &rowid))
 		error_invisible("lock");

@@ -232,6 +232,49 @@ TEST(iterators_and_bounds)
 	CHECK_OK(lsm_close(db));
 }
 
+/* Runs of versions longer than the iterator steps over before it re-seeks:
+ * older ones below the shown version, newer ones above a snapshot, and a
+ * deleted key's, in the memtable and after a flush. */
+TEST(iterators_pass_long_runs_of_versions)
+{
+	const char *dir = test_tmpdir("runs");
+	lsm_db *db = open_db(dir, 0);
+	lsm_read_options ro = {0};
+	const lsm_snapshot *snap = NULL;
+	lsm_iter *it;
+	char out[512], v[16];
+
+	CHECK(db != NULL);
+	CHECK_OK(lsm_put(db, NULL, "a", 1, "A", 1));
+	for (int i = 0; i < 100; i++) {
+		snprintf(v, sizeof v, "%d", i);
+		CHECK_OK(lsm_put(db, NULL, "b", 1, v, strlen(v)));
+		CHECK_OK(lsm_put(db, NULL, "c", 1, v, strlen(v)));
+		if (i == 40)
+			CHECK_OK(lsm_snapshot_create(db, &snap));
+	}
+	CHECK_OK(lsm_delete(db, NULL, "c", 1));
+	CHECK_OK(lsm_put(db, NULL, "d", 1, "D", 1));
+	for (int pass = 0; pass < 2; pass++) {
+		CHECK_OK(lsm_iter_create(db, NULL, &it));
+		scan(it, NULL, out, sizeof out);
+		CHECK_MSG(strcmp(out, "a=A,b=99,d=D,") == 0, "pass %d: got %s", pass, out);
+		scan(it, "b", out, sizeof out);
+		CHECK_MSG(strcmp(out, "b=99,d=D,") == 0, "pass %d: got %s", pass, out);
+		CHECK_OK(lsm_iter_status(it));
+		lsm_iter_destroy(it);
+		ro.snapshot = snap;
+		CHECK_OK(lsm_iter_create(db, &ro, &it));
+		scan(it, NULL, out, sizeof out);
+		CHECK_MSG(strcmp(out, "a=A,b=40,c=40,") == 0, "pass %d: got %s", pass, out);
+		lsm_iter_destroy(it);
+		ro.snapshot = NULL;
+		CHECK_OK(lsm_flush(db));
+	}
+	lsm_snapshot_release(db, snap);
+	CHECK_OK(lsm_close(db));
+}
+
 TEST(batch_larger_than_a_memtable_writes_nothing)
 {
 	const char *dir = test_tmpdir("toobig");

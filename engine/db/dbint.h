@@ -455,6 +455,9 @@ void lsm_mem_insert_batch(lsm_arena *a, uint32_t chunk, const uint8_t *rep,
                           size_t len, uint64_t first_seq);
 /* Newest version of key at or below seq: LSM_OK with the value,
  * LSM_NOTFOUND when absent or deleted.  *deleted set when a tombstone hit. */
+/* Roughly the arena bytes of entries with user keys in [start, end). */
+uint64_t lsm_mem_approximate_size(const lsm_arena *a, const void *start, size_t slen,
+                                  const void *end, size_t elen);
 int  lsm_mem_get(const lsm_arena *a, const void *key, size_t klen, uint64_t seq,
                  const uint8_t **val, size_t *vlen, int *found_tombstone);
 /* The memtable bloom filter: set up an arena's (after lsm_arena_init), and

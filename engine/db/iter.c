@@ -21,6 +21,12 @@
  * place first (lsm_iter_release_retired): they stay on the same entry,
  * whose key and value pointers therefore change — documented in lsm.h.
  *
+ * A run of versions of one key that the iterator cannot show (older than
+ * the one it showed, or newer than its sequence) is passed by a re-seek
+ * once LSM_ITER_MAX_SKIPS of them were stepped over, as RocksDB's
+ * max_sequential_skip_in_iterations: a row updated in place thousands of
+ * times since the last flush otherwise costs every scan thousands of steps.
+ *
  * Invariant: when valid, `key` holds a copy of the current user key (the
  * internal iterator's memory may move on) and the internal iterator is
  * positioned on the entry whose value is current.
@@ -44,6 +50,7 @@ struct lsm_iter {
 	int valid;
 	int status;
 	lsm_buf key;            /* current user key */
+	lsm_buf skip_to;        /* where a re-seek past a run of versions goes */
 	/* Parked: a re-open in place found the current entry gone (a
 	 * compaction filter removed it); the caller still sees the entry as it
 	 * was (held_key, held_value) while the sources already stand on the
@@ -61,21 +68,55 @@ struct lsm_iter {
 
 /* Moves to the first visible entry at or after the internal position,
  * skipping every version of `skip` (if given) and of deleted keys. */
+#define LSM_ITER_MAX_SKIPS 8
+
+/* After a run of passed-over entries, the current one k included: seek to
+ * the first entry of k at or below the sequence, or past every version of
+ * k when it is the key already shown.  0: out of memory. */
+static int reseek_past_run(lsm_iter *it, const uint8_t *k, size_t klen, int shown)
+{
+	lsm_buf_reset(&it->skip_to);
+	lsm_buf_put_bytes(&it->skip_to, k, klen);
+	if (it->skip_to.err) {
+		it->status = LSM_NOMEM;
+		return 0;
+	}
+	/* trailer 0 sorts after every version of the key */
+	it->in->seek(it->in, it->skip_to.data, it->skip_to.len,
+	             shown ? 0 : lsm_pack_trailer(it->seq, LSM_TYPE_SEEK));
+	return 1;
+}
+
 static void find_visible(lsm_iter *it, int skipping)
 {
 	lsm_iiter *in = it->in;
 	const uint8_t *k;
 	size_t klen;
 	uint64_t t;
+	int passed = 0;
 
 	it->valid = 0;
 	for (; in->valid(in); in->next(in)) {
+		int shown;
+
 		k = in->key(in, &klen);
 		t = in->trailer(in);
-		if (lsm_trailer_seq(t) > it->seq)
-			continue;
-		if (skipping && lsm_key_compare(k, klen, it->key.data, it->key.len) == 0)
-			continue;
+		shown = skipping && lsm_key_compare(k, klen, it->key.data, it->key.len) == 0;
+		if (shown || lsm_trailer_seq(t) > it->seq) {
+			if (++passed < LSM_ITER_MAX_SKIPS)
+				continue;
+			passed = 0;
+			if (!reseek_past_run(it, k, klen, shown))
+				return;
+			if (!in->valid(in))
+				break;
+			k = in->key(in, &klen);
+			t = in->trailer(in);
+			shown = skipping && lsm_key_compare(k, klen, it->key.data, it->key.len) == 0;
+			if (shown || lsm_trailer_seq(t) > it->seq)
+				continue;	/* (the for's next) */
+		}
+		passed = 0;
 		if (it->has_upper && lsm_key_compare(k, klen, it->upper.data, it->upper.len) >= 0)
 			break;
 		lsm_buf_reset(&it->key);
@@ -118,6 +159,7 @@ int lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out)
 		return LSM_NOMEM;
 	it->db = db;
 	lsm_buf_init(&it->key);
+	lsm_buf_init(&it->skip_to);
 	lsm_buf_init(&it->held_key);
 	lsm_buf_init(&it->held_value);
 	lsm_buf_init(&it->lower);
@@ -314,6 +356,7 @@ void lsm_iter_destroy(lsm_iter *it)
 		lsm_snapshot_release(it->db, it->own_snap);
 	lsm_rdel_free(&it->rdels);
 	lsm_buf_free(&it->key);
+	lsm_buf_free(&it->skip_to);
 	lsm_buf_free(&it->held_key);
 	lsm_buf_free(&it->held_value);
 	lsm_buf_free(&it->lower);

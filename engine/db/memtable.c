@@ -190,6 +190,24 @@ int lsm_mem_get_version(const lsm_arena *a, const void *key, size_t klen,
 	return LSM_OK;
 }
 
+uint64_t lsm_mem_approximate_size(const lsm_arena *a, const void *start, size_t slen,
+                                  const void *end, size_t elen)
+{
+	uint64_t entries = atomic_load_explicit(&a->entries, memory_order_relaxed);
+	uint64_t used = atomic_load_explicit(&a->used, memory_order_relaxed);
+	uint64_t lo, hi;
+
+	if (entries == 0)
+		return 0;
+	lo = lsm_sl_estimate_below(a, start, slen);
+	hi = lsm_sl_estimate_below(a, end, elen);
+	if (hi <= lo)
+		return 0;
+	if (hi - lo > entries)
+		return used;
+	return (hi - lo) * (used / entries);
+}
+
 int lsm_mem_get(const lsm_arena *a, const void *key, size_t klen, uint64_t seq,
                 const uint8_t **val, size_t *vlen, int *found_tombstone)
 {

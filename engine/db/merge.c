@@ -77,12 +77,51 @@ static void rebuild(merge_iter *m)
 		sift_down(m, i);
 }
 
+static int merge_valid(const lsm_iiter *it)
+{
+	const merge_iter *m = (const merge_iter *)it;
+
+	return m->n > 0 && m->status == LSM_OK;
+}
+
+/* Whether child c stands at or after (key, trailer). */
+static int child_at_or_after(lsm_iiter *c, const void *key, size_t klen, uint64_t trailer)
+{
+	size_t clen;
+	const uint8_t *ck = c->key(c, &clen);
+
+	return lsm_ikey_compare(ck, clen, c->trailer(c), key, klen, trailer) >= 0;
+}
+
+#define MERGE_STEPS_BEFORE_SEEK 4
+
+/*
+ * A seek forward from where the merge stands (a reader passing a run of
+ * versions of one key) moves only the children still before the target,
+ * and those by a few steps first (most hold one version of the key, a
+ * step is cheaper than a seek): the others are there already, and an
+ * exhausted child has nothing after it.  Any other seek moves every child.
+ */
 static void merge_seek(lsm_iiter *it, const void *key, size_t klen, uint64_t trailer)
 {
 	merge_iter *m = (merge_iter *)it;
+	int forward = merge_valid(it) &&
+		!child_at_or_after(m->heap[0], key, klen, trailer) ? 1 : 0;
 
-	for (int i = 0; i < m->nchild; i++)
-		m->child[i]->seek(m->child[i], key, klen, trailer);
+	for (int i = 0; i < m->nchild; i++) {
+		lsm_iiter *c = m->child[i];
+
+		if (forward) {
+			for (int step = 0; step < MERGE_STEPS_BEFORE_SEEK; step++) {
+				if (!c->valid(c) || child_at_or_after(c, key, klen, trailer))
+					break;
+				c->next(c);
+			}
+			if (!c->valid(c) || child_at_or_after(c, key, klen, trailer))
+				continue;
+		}
+		c->seek(c, key, klen, trailer);
+	}
 	rebuild(m);
 }
 
@@ -93,13 +132,6 @@ static void merge_seek_to_first(lsm_iiter *it)
 	for (int i = 0; i < m->nchild; i++)
 		m->child[i]->seek_to_first(m->child[i]);
 	rebuild(m);
-}
-
-static int merge_valid(const lsm_iiter *it)
-{
-	const merge_iter *m = (const merge_iter *)it;
-
-	return m->n > 0 && m->status == LSM_OK;
 }
 
 static void merge_next(lsm_iiter *it)

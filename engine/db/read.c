@@ -418,7 +418,8 @@ int lsm_readview_iter(lsm_db *db, const lsm_readview *rv, int fill_cache, lsm_ii
 /* ------------------------------------------------------ size estimates */
 
 int lsm_approximate_size(lsm_db *db, const void *start, size_t slen,
-                         const void *end, size_t elen, uint64_t *bytes)
+                         const void *end, size_t elen, int include_memtables,
+                         uint64_t *bytes)
 {
 	lsm_version *v;
 	int rc = LSM_OK;
@@ -426,6 +427,15 @@ int lsm_approximate_size(lsm_db *db, const void *start, size_t slen,
 	*bytes = 0;
 	if (db == NULL || lsm_key_compare(start, slen, end, elen) > 0)
 		return LSM_INVALID;
+	if (include_memtables) {
+		lsm_memview mv;
+
+		lsm_memview_acquire(db->region, &mv);
+		for (int i = 0; i < mv.n; i++)
+			*bytes += lsm_mem_approximate_size(lsm_slot_arena(db->region, mv.slot[i]),
+			                                   start, slen, end, elen);
+		lsm_memview_release(db->region, &mv);
+	}
 	v = lsm_db_current_version(db);
 	for (int l = 0; l < LSM_MAX_LEVELS && rc == LSM_OK; l++)
 		for (size_t i = 0; i < v->nfiles[l] && rc == LSM_OK; i++) {

@@ -65,6 +65,9 @@ typedef struct lsm_sl_node {
 	_Atomic uint32_t next[];       /* height entries; then key, then value */
 } lsm_sl_node;
 
+/* Roughly how many entries have a user key below key (O(log n)). */
+uint64_t lsm_sl_estimate_below(const lsm_arena *a, const void *key, size_t klen);
+
 /* Formats an arena over mem[0..size) (size >= 4096, <= UINT32_MAX, mem
  * 8-aligned) with an empty skip list.  Returns LSM_OK or LSM_INVALID. */
 int lsm_arena_init(void *mem, size_t size);

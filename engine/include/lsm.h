@@ -254,9 +254,12 @@ int  lsm_compact_range(lsm_db *db, const void *begin, size_t blen,
                        const void *end, size_t elen);
 
 /* Bytes the SSTables spend on user keys [start, end) (estimated from
- * their block indexes; memtables not counted). */
+ * their block indexes), and with include_memtables the memtables' bytes
+ * there too (estimated from their skip lists' upper levels): about what
+ * a scan of the range reads. */
 int  lsm_approximate_size(lsm_db *db, const void *start, size_t slen,
-                          const void *end, size_t elen, uint64_t *bytes);
+                          const void *end, size_t elen, int include_memtables,
+                          uint64_t *bytes);
 
 /* Makes every write so far durable (manual sync policy). */
 int  lsm_sync_wal(lsm_db *db);
