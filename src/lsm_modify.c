@@ -23,10 +23,11 @@
  * version the caller read: see version_to_judge and lsm_tuple_lock.
  *
  * Row locks have heap's four strengths and conflict as heap's do; several
- * compatible lockers share xmax as a MultiXactId (add_locker).  An UPDATE
- * or DELETE waits for every running locker, even a FOR KEY SHARE one that
- * heap would let a non-key UPDATE pass (a record has one xmax, so an
- * updater cannot sit beside lockers): correct, with less concurrency.
+ * compatible lockers share xmax as a MultiXactId (add_locker).  A DELETE
+ * or an UPDATE of a key column waits for every running locker; an UPDATE
+ * of other columns (LockTupleNoKeyExclusive) passes FOR KEY SHARE lockers
+ * (foreign-key checks), whose locks move to the new version
+ * (carry_key_share_lockers), as heap's do.
  *
  * Values wider than TOAST_TUPLE_THRESHOLD go through heap's toaster into
  * the table's TOAST relation, which is a heap table (relation_toast_am).
@@ -198,6 +199,8 @@ typedef struct RowForChange
 	size_t		len;
 	LsmRowVersion target;
 	LsmRowIter	older;
+	HeapTuple	newtup;			/* UPDATE: the new row (its key decides mode) */
+	LockTupleMode mode;			/* the strength the change needs */
 } RowForChange;
 
 /* Which version the caller means (its versions share the TID). */
@@ -256,6 +259,45 @@ version_to_judge(Relation rel, uint64 rowid, RowForChange *rc, Snapshot snapshot
 	return prev;
 }
 
+/* Whether an update to newtup changes a column a unique index (so a
+ * foreign key) may use: heap's rule for LockTupleExclusive. */
+static bool
+key_columns_change(Relation rel, uint64 rowid, const LsmRowVersion *target, HeapTuple newtup)
+{
+	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	oldtup;
+	bool		changed = false;
+	int			i = -1;
+
+	if (bms_is_empty(keys))
+		return false;
+	oldtup = lsm_row_copy_tuple(rel, rowid, target->rec, target->len, &target->h);
+	while (!changed && (i = bms_next_member(keys, i)) >= 0)
+	{
+		AttrNumber	attnum = i + FirstLowInvalidHeapAttributeNumber;
+		Form_pg_attribute att;
+		bool		oldnull,
+					newnull;
+		Datum		oldval,
+					newval;
+
+		if (attnum <= 0)
+		{
+			changed = true;
+			break;
+		}
+		att = TupleDescAttr(desc, attnum - 1);
+		oldval = heap_getattr(oldtup, attnum, desc, &oldnull);
+		newval = heap_getattr(newtup, attnum, desc, &newnull);
+		changed = oldnull != newnull ||
+			(!oldnull && !datumIsEqual(oldval, newval, att->attbyval, att->attlen));
+	}
+	heap_freetuple(oldtup);
+	bms_free(keys);
+	return changed;
+}
+
 /*
  * Locks row rowid and fetches it, waiting out a transaction in progress
  * on it (wait_policy says how).  Returns with the row lock held only for
@@ -287,10 +329,14 @@ lock_row_for_change(Relation rel, uint64 rowid, CommandId cid, LockTupleMode mod
 			return TM_Deleted;
 		}
 		locate_target(rel, rowid, rc);
+		rc->mode = mode;
+		if (rc->newtup != NULL)
+			rc->mode = key_columns_change(rel, rowid, &rc->target, rc->newtup) ?
+				LockTupleExclusive : LockTupleNoKeyExclusive;
 		judged = version_to_judge(rel, rowid, rc, snapshot, cid, which, &prev);
-		res = lsm_row_modifiable(&judged->h, rowid, cid, mode, tmfd, &xwait);
+		res = lsm_row_modifiable(&judged->h, rowid, cid, rc->mode, tmfd, &xwait);
 		if (res == TM_Ok && judged != &rc->target)
-			res = lsm_row_modifiable(&rc->target.h, rowid, cid, mode, tmfd, &xwait);
+			res = lsm_row_modifiable(&rc->target.h, rowid, cid, rc->mode, tmfd, &xwait);
 		if (res == TM_Ok && crosscheck != InvalidSnapshot &&
 			!lsm_row_visible(&rc->target.h, crosscheck, NULL))
 			res = TM_Updated;	/* RI check in REPEATABLE READ: as heap */
@@ -381,7 +427,7 @@ lsm_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot
 				 Snapshot crosscheck, bool wait, TM_FailureData *tmfd, bool changingPart)
 {
 	uint64		rowid;
-	RowForChange rc;
+	RowForChange rc = {0};
 	uint8	   *newrec;
 	size_t		len;
 	LsmRowHeader h;
@@ -523,6 +569,43 @@ write_update_to_new_rowid(Relation rel, uint64 rowid, uint64 newrowid,
 	lsm_xact_wrote();
 }
 
+/*
+ * An update that changes no key column waits for no FOR KEY SHARE locker
+ * (heap's rule: a foreign key check does not block it); the lockers still
+ * running, and ours, move to the new version, which is the row they
+ * protect from now on (heap keeps them in the new tuple's xmax too).
+ */
+static void
+carry_key_share_lockers(const LsmRowHeader *old, LsmRowHeader *nh)
+{
+	if (!TransactionIdIsValid(old->xmax) || !(old->flags & LSM_ROW_LOCK_ONLY))
+		return;
+	if (old->flags & LSM_ROW_MULTI)
+	{
+		MultiXactMember *members;
+		int			n = GetMultiXactIdMembers(old->xmax, &members, false, true);
+		int			kept = 0;
+
+		for (int i = 0; i < n; i++)
+			if (TransactionIdIsCurrentTransactionId(members[i].xid) ||
+				TransactionIdIsInProgress(members[i].xid))
+				members[kept++] = members[i];
+		if (kept == 1)
+			lsm_row_set_single_locker(nh, members[0].xid,
+									  lsm_lock_mode_of_status(members[0].status));
+		else if (kept > 1)
+		{
+			nh->xmax = MultiXactIdCreateFromMembers(kept, members);
+			nh->flags |= LSM_ROW_LOCK_ONLY | LSM_ROW_MULTI;
+		}
+		if (n > 0)
+			pfree(members);
+		return;
+	}
+	if (TransactionIdIsCurrentTransactionId(old->xmax) || TransactionIdIsInProgress(old->xmax))
+		lsm_row_set_single_locker(nh, old->xmax, lsm_row_lock_mode(old));
+}
+
 TM_Result
 lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId cid,
 				 Snapshot snapshot, Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
@@ -530,7 +613,7 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 {
 	uint64		rowid,
 				newrowid;
-	RowForChange rc;
+	RowForChange rc = {0};
 	uint8	   *newrec;
 	size_t		newlen;
 	LsmRowHeader nh = {0};
@@ -547,9 +630,15 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 	if (!lsm_tid_to_rowid(otid, &rowid))
 		error_invisible("update");
 	CheckForSerializableConflictIn(rel, otid, ItemPointerGetBlockNumber(otid));
+	MultiXactIdSetOldestMember();	/* the new version may carry a multixact of lockers */
+	rc.newtup = ExecFetchSlotHeapTuple(slot, true, &should_free);
 	res = lock_row_for_change(rel, rowid, cid, LockTupleExclusive, snapshot, VERSION_AS_SEEN,
 							  crosscheck, wait ? LockWaitBlock : LockWaitSkip, XLTW_Update,
 							  tmfd, &rc);
+	if (should_free)
+		heap_freetuple(rc.newtup);
+	rc.newtup = NULL;
+	*lockmode = rc.mode;
 	if (res == TM_Invisible)
 		error_invisible("update");
 	if (res == TM_WouldBlock)
@@ -562,6 +651,8 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 	tuple = tuple_to_store(rel, slot, oldtup, 0, &should_free);
 	nh.xmin = xid;
 	nh.cmin = cid;
+	if (rc.mode == LockTupleNoKeyExclusive)
+		carry_key_share_lockers(&rc.target.h, &nh);
 	newrec = lsm_row_build(&nh, tuple, &newlen);
 	newv = version_of(newrec, newlen);
 	in_place = update_keeps_tid(rel, oldtup, tuple) &&
@@ -638,7 +729,7 @@ add_locker(LsmRowHeader *h, LockTupleMode mode)
 static void
 store_newest(Relation rel, uint64 rowid, TupleTableSlot *slot)
 {
-	RowForChange rc;
+	RowForChange rc = {0};
 	LsmRowHeader h;
 	HeapTuple	tuple;
 
@@ -683,7 +774,7 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 	MultiXactIdSetOldestMember();	/* before this transaction joins a multixact */
 	for (;;)
 	{
-		RowForChange rc;
+		RowForChange rc = {0};
 		LsmRowHeader h;
 		TM_Result	res;
 
