@@ -259,21 +259,22 @@ version_to_judge(Relation rel, uint64 rowid, RowForChange *rc, Snapshot snapshot
 	return prev;
 }
 
-/* Whether an update to newtup changes a column a unique index (so a
- * foreign key) may use: heap's rule for LockTupleExclusive. */
+/*
+ * Whether newtup differs from oldtup in one of the index columns of kind
+ * (INDEX_ATTR_BITMAP_*), by binary equality of the values, as heap
+ * decides HOT and lock strength; a whole-row or system column reference
+ * counts as a change.
+ */
 static bool
-key_columns_change(Relation rel, uint64 rowid, const LsmRowVersion *target, HeapTuple newtup)
+index_columns_change(Relation rel, IndexAttrBitmapKind kind, HeapTuple oldtup,
+					 HeapTuple newtup)
 {
-	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
+	Bitmapset  *attrs = RelationGetIndexAttrBitmap(rel, kind);
 	TupleDesc	desc = RelationGetDescr(rel);
-	HeapTuple	oldtup;
 	bool		changed = false;
 	int			i = -1;
 
-	if (bms_is_empty(keys))
-		return false;
-	oldtup = lsm_row_copy_tuple(rel, rowid, target->rec, target->len, &target->h);
-	while (!changed && (i = bms_next_member(keys, i)) >= 0)
+	while (!changed && (i = bms_next_member(attrs, i)) >= 0)
 	{
 		AttrNumber	attnum = i + FirstLowInvalidHeapAttributeNumber;
 		Form_pg_attribute att;
@@ -293,8 +294,23 @@ key_columns_change(Relation rel, uint64 rowid, const LsmRowVersion *target, Heap
 		changed = oldnull != newnull ||
 			(!oldnull && !datumIsEqual(oldval, newval, att->attbyval, att->attlen));
 	}
+	bms_free(attrs);
+	return changed;
+}
+
+/* Whether an update to newtup changes a column a unique index (so a
+ * foreign key) may use: heap's rule for LockTupleExclusive. */
+static bool
+key_columns_change(Relation rel, uint64 rowid, const LsmRowVersion *target, HeapTuple newtup)
+{
+	HeapTuple	oldtup;
+	bool		changed;
+
+	if (RelationGetForm(rel)->relhasindex == false)
+		return false;
+	oldtup = lsm_row_copy_tuple(rel, rowid, target->rec, target->len, &target->h);
+	changed = index_columns_change(rel, INDEX_ATTR_BITMAP_KEY, oldtup, newtup);
 	heap_freetuple(oldtup);
-	bms_free(keys);
 	return changed;
 }
 
@@ -466,10 +482,6 @@ static bool
 update_keeps_tid(Relation rel, HeapTuple oldtup, HeapTuple newtup)
 {
 	TriggerDesc *td = rel->trigdesc;
-	TupleDesc	desc = RelationGetDescr(rel);
-	Bitmapset  *attrs;
-	bool		changed = false;
-	int			i = -1;
 
 	if (td != NULL && td->trig_update_after_row)
 	{
@@ -483,29 +495,7 @@ update_keeps_tid(Relation rel, HeapTuple oldtup, HeapTuple newtup)
 				return false;
 		}
 	}
-	attrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL);
-	while (!changed && (i = bms_next_member(attrs, i)) >= 0)
-	{
-		AttrNumber	attnum = i + FirstLowInvalidHeapAttributeNumber;
-		Form_pg_attribute att;
-		bool		oldnull,
-					newnull;
-		Datum		oldval,
-					newval;
-
-		if (attnum <= 0)
-		{
-			changed = true;		/* a whole-row or system column reference */
-			break;
-		}
-		att = TupleDescAttr(desc, attnum - 1);
-		oldval = heap_getattr(oldtup, attnum, desc, &oldnull);
-		newval = heap_getattr(newtup, attnum, desc, &newnull);
-		changed = oldnull != newnull ||
-			(!oldnull && !datumIsEqual(oldval, newval, att->attbyval, att->attlen));
-	}
-	bms_free(attrs);
-	return !changed;
+	return !index_columns_change(rel, INDEX_ATTR_BITMAP_ALL, oldtup, newtup);
 }
 
 /* The record of tuple under header h, as a version to append. */
@@ -725,29 +715,46 @@ add_locker(LsmRowHeader *h, LockTupleMode mode)
 	return true;
 }
 
-/* The version a lock did not get (heap's callers read its xmin). */
+/* Stores a copy of rc's target under header h in slot; frees rc->rec. */
 static void
-store_newest(Relation rel, uint64 rowid, TupleTableSlot *slot)
+store_target(Relation rel, uint64 rowid, RowForChange *rc, const LsmRowHeader *h,
+			 TupleTableSlot *slot)
 {
-	RowForChange rc = {0};
-	LsmRowHeader h;
-	HeapTuple	tuple;
-
-	if (!lsm_fetch_row(&rel->rd_node, rowid, &rc.rec, &rc.len, &h))
-		return;
 	PG_TRY();
 	{
-		locate_target(rel, rowid, &rc);
-		tuple = lsm_row_copy_tuple(rel, rowid, rc.target.rec, rc.target.len, &rc.target.h);
+		HeapTuple	tuple = lsm_row_copy_tuple(rel, rowid, rc->target.rec, rc->target.len, h);
+
 		ExecStoreHeapTuple(tuple, slot, true);
 		slot->tts_tableOid = RelationGetRelid(rel);
 		slot->tts_tid = tuple->t_self;
 	}
 	PG_FINALLY();
 	{
-		lsm_free(rc.rec);
+		lsm_free(rc->rec);
 	}
 	PG_END_TRY();
+}
+
+/* The version a lock did not get (heap's callers read its xmin). */
+static void
+store_newest(Relation rel, uint64 rowid, TupleTableSlot *slot)
+{
+	RowForChange rc = {0};
+	LsmRowHeader h;
+
+	if (!lsm_fetch_row(&rel->rd_node, rowid, &rc.rec, &rc.len, &h))
+		return;
+	PG_TRY();
+	{
+		locate_target(rel, rowid, &rc);
+	}
+	PG_CATCH();
+	{
+		lsm_free(rc.rec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	store_target(rel, rowid, &rc, &rc.target.h, slot);
 }
 
 /*
@@ -818,19 +825,7 @@ lsm_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot 
 		}
 		PG_END_TRY();
 		lsm_rowlock_release(&rel->rd_node, rowid);
-		PG_TRY();
-		{
-			HeapTuple	tuple = lsm_row_copy_tuple(rel, rowid, rc.target.rec, rc.target.len, &h);
-
-			ExecStoreHeapTuple(tuple, slot, true);
-			slot->tts_tableOid = RelationGetRelid(rel);
-			slot->tts_tid = tuple->t_self;
-		}
-		PG_FINALLY();
-		{
-			lsm_free(rc.rec);
-		}
-		PG_END_TRY();
+		store_target(rel, rowid, &rc, &h, slot);
 		tmfd->traversed = traversed;
 		return TM_Ok;
 	}
