@@ -120,10 +120,11 @@ int lsm_tcache_get(lsm_db *db, uint64_t number, lsm_table **out)
 
 	pthread_mutex_lock(&tc->mu);
 	if ((s = probe(tc, number, 0)) != NULL) {
-		/* lost the race: use the winner's */
+		/* lost the race: use the winner's (read under the lock: another
+		 * thread's grow may free the slots once it is released) */
+		*out = s->table;
 		pthread_mutex_unlock(&tc->mu);
 		lsm_table_close(t);
-		*out = s->table;
 		return LSM_OK;
 	}
 	if ((tc->used + 1) * 2 > tc->cap && (rc = grow(tc)) != LSM_OK) {
