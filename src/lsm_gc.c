@@ -66,11 +66,9 @@ static int
 prune_record(const uint8 *val, size_t vlen, uint8 **out, size_t *outlen)
 {
 	LsmRowIter	it;
-	LsmRowVersion v,
-				pending;
-	bool		have = false,
-				dropped = false;
-	size_t		cap = 0;
+	LsmRowVersion v;
+	LsmRowWriter w = {0};
+	bool		dropped = false;
 	int			r;
 
 	*out = NULL;
@@ -78,7 +76,7 @@ prune_record(const uint8 *val, size_t vlen, uint8 **out, size_t *outlen)
 	lsm_row_iter_init(&it, val, vlen);
 	while ((r = lsm_row_iter_next(&it, &v)) > 0)
 	{
-		if (!have && (v.h.xmin == InvalidTransactionId || aborted(v.h.xmin)))
+		if (!w.have_pending && (v.h.xmin == InvalidTransactionId || aborted(v.h.xmin)))
 		{
 			dropped = true;
 			continue;
@@ -88,18 +86,17 @@ prune_record(const uint8 *val, size_t vlen, uint8 **out, size_t *outlen)
 			dropped = true;
 			break;
 		}
-		if (have)
-			lsm_row_append(out, outlen, &cap, &pending.h, &pending, true);
-		pending = v;
-		have = true;
+		lsm_row_writer_add(&w, &v.h, &v);
 	}
-	if (r < 0)
-		return LSM_FILTER_KEEP;	/* malformed: a read reports it */
-	if (!have)
+	if (r < 0 || (w.have_pending && !dropped))
+	{
+		if (w.out)
+			pfree(w.out);
+		return LSM_FILTER_KEEP;	/* malformed (a read reports it), or intact */
+	}
+	if (!w.have_pending)
 		return LSM_FILTER_REMOVE;
-	if (!dropped)
-		return LSM_FILTER_KEEP;
-	lsm_row_append(out, outlen, &cap, &pending.h, &pending, false);
+	*out = lsm_row_writer_finish(&w, outlen);
 	return LSM_FILTER_CHANGE;
 }
 

@@ -37,8 +37,10 @@
 #include "storage/smgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/tuplesort.h"
 
 #include "lsm_tableam.h"
@@ -198,20 +200,41 @@ lsm_relation_toast_am(Relation rel)
  * of times costs its scan far more than its row count says (as heap's
  * bloat raises relpages), and the planner then prefers an index: without
  * this, pgbench's branches and tellers were scanned on every update.
- * Row counts still come from the rowids (curpages).
+ * Row counts still come from the rowids (curpages).  Kept for a second
+ * in the relcache entry: pgbench plans every statement.
  */
+typedef struct ScannedPagesCache
+{
+	TimestampTz at;
+	BlockNumber pages;
+} ScannedPagesCache;
+
+#define SCANNED_PAGES_TTL_MS	1000	/* planning is per statement; the size moves slowly */
+
 static BlockNumber
 scanned_pages(Relation rel)
 {
+	ScannedPagesCache *c = (ScannedPagesCache *) rel->rd_amcache;
+	TimestampTz now = GetCurrentTimestamp();
 	uint8		lo[LSM_KEY_LEN],
 				hi[LSM_KEY_LEN];
 	uint64		bytes = 0;
 
+	if (c != NULL && !TimestampDifferenceExceeds(c->at, now, SCANNED_PAGES_TTL_MS))
+		return c->pages;
 	lsm_key_encode(lo, &rel->rd_node, 0);
 	lsm_key_encode(hi, &rel->rd_node, LSM_ROWID_MAX);
 	if (lsm_approximate_size(lsm_am_db(), lo, LSM_KEY_LEN, hi, LSM_KEY_LEN, 1, &bytes) != LSM_OK)
 		return 0;
-	return (BlockNumber) Min(bytes / BLCKSZ, (uint64) MaxBlockNumber);
+	if (c == NULL)
+	{
+		/* the relcache frees it with the entry */
+		c = MemoryContextAlloc(CacheMemoryContext, sizeof(ScannedPagesCache));
+		rel->rd_amcache = c;
+	}
+	c->at = now;
+	c->pages = (BlockNumber) Min(bytes / BLCKSZ, (uint64) MaxBlockNumber);
+	return c->pages;
 }
 
 static void

@@ -200,6 +200,7 @@ typedef struct RowForChange
 	LsmRowVersion target;
 	LsmRowIter	older;
 	HeapTuple	newtup;			/* UPDATE: the new row (its key decides mode) */
+	HeapTuple	oldtup;			/* UPDATE: the target as a tuple (palloc'd) */
 	LockTupleMode mode;			/* the strength the change needs */
 } RowForChange;
 
@@ -298,22 +299,6 @@ index_columns_change(Relation rel, IndexAttrBitmapKind kind, HeapTuple oldtup,
 	return changed;
 }
 
-/* Whether an update to newtup changes a column a unique index (so a
- * foreign key) may use: heap's rule for LockTupleExclusive. */
-static bool
-key_columns_change(Relation rel, uint64 rowid, const LsmRowVersion *target, HeapTuple newtup)
-{
-	HeapTuple	oldtup;
-	bool		changed;
-
-	if (RelationGetForm(rel)->relhasindex == false)
-		return false;
-	oldtup = lsm_row_copy_tuple(rel, rowid, target->rec, target->len, &target->h);
-	changed = index_columns_change(rel, INDEX_ATTR_BITMAP_KEY, oldtup, newtup);
-	heap_freetuple(oldtup);
-	return changed;
-}
-
 /*
  * Locks row rowid and fetches it, waiting out a transaction in progress
  * on it (wait_policy says how).  Returns with the row lock held only for
@@ -347,8 +332,17 @@ lock_row_for_change(Relation rel, uint64 rowid, CommandId cid, LockTupleMode mod
 		locate_target(rel, rowid, rc);
 		rc->mode = mode;
 		if (rc->newtup != NULL)
-			rc->mode = key_columns_change(rel, rowid, &rc->target, rc->newtup) ?
+		{
+			/* heap's rule: changing a column a unique index (so a foreign
+			 * key) may use needs LockTupleExclusive */
+			if (rc->oldtup)
+				heap_freetuple(rc->oldtup);
+			rc->oldtup = lsm_row_copy_tuple(rel, rowid, rc->target.rec, rc->target.len,
+											&rc->target.h);
+			rc->mode = index_columns_change(rel, INDEX_ATTR_BITMAP_KEY, rc->oldtup,
+											rc->newtup) ?
 				LockTupleExclusive : LockTupleNoKeyExclusive;
+		}
 		judged = version_to_judge(rel, rowid, rc, snapshot, cid, which, &prev);
 		res = lsm_row_modifiable(&judged->h, rowid, cid, rc->mode, tmfd, &xwait);
 		if (res == TM_Ok && judged != &rc->target)
@@ -360,6 +354,11 @@ lock_row_for_change(Relation rel, uint64 rowid, CommandId cid, LockTupleMode mod
 			return TM_Ok;
 		lsm_free(rc->rec);
 		lsm_rowlock_release(&rel->rd_node, rowid);
+		if (rc->oldtup)
+		{
+			heap_freetuple(rc->oldtup);
+			rc->oldtup = NULL;
+		}
 		if (res != TM_BeingModified)
 			return res;
 		switch (wait_policy)
@@ -392,22 +391,15 @@ rebuild_record(Relation rel, uint64 rowid, const RowForChange *rc, const LsmRowV
 {
 	GlobalVisState *vistest = GlobalVisTestFor(rel);
 	LsmRowIter	it = rc->older;
-	LsmRowVersion pending = rc->target,
-				v;
-	uint8	   *out = NULL;
-	size_t		cap = 0;
+	LsmRowWriter w = {0};
+	LsmRowVersion v;
 
-	*len = 0;
-	pending.h = *th;
 	if (newv)
-		lsm_row_append(&out, len, &cap, &newv->h, newv, true);
+		lsm_row_writer_add(&w, &newv->h, newv);
+	lsm_row_writer_add(&w, th, &rc->target);
 	while (lsm_next_version(rel, rowid, &it, &v) && !lsm_row_surely_dead(&v.h, vistest))
-	{
-		lsm_row_append(&out, len, &cap, &pending.h, &pending, true);
-		pending = v;
-	}
-	lsm_row_append(&out, len, &cap, &pending.h, &pending, false);
-	return out;
+		lsm_row_writer_add(&w, &v.h, &v);
+	return lsm_row_writer_finish(&w, len);
 }
 
 /* The target's header once transaction xid (command cid) deleted or
@@ -496,19 +488,6 @@ update_keeps_tid(Relation rel, HeapTuple oldtup, HeapTuple newtup)
 		}
 	}
 	return !index_columns_change(rel, INDEX_ATTR_BITMAP_ALL, oldtup, newtup);
-}
-
-/* The record of tuple under header h, as a version to append. */
-static LsmRowVersion
-version_of(uint8 *rec, size_t len)
-{
-	LsmRowVersion v;
-
-	v.rec = rec;
-	v.len = len;
-	if (!lsm_row_header_decode(rec, len, &v.h))
-		elog(ERROR, "an lsm row record just built does not decode");
-	return v;
 }
 
 /* Writes an update that keeps the TID; false if the record would grow
@@ -637,14 +616,14 @@ lsm_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId
 		return res;
 
 	/* the toaster needs the old tuple to reuse or drop its values */
-	oldtup = lsm_row_copy_tuple(rel, rowid, rc.target.rec, rc.target.len, &rc.target.h);
+	oldtup = rc.oldtup;
 	tuple = tuple_to_store(rel, slot, oldtup, 0, &should_free);
 	nh.xmin = xid;
 	nh.cmin = cid;
 	if (rc.mode == LockTupleNoKeyExclusive)
 		carry_key_share_lockers(&rc.target.h, &nh);
 	newrec = lsm_row_build(&nh, tuple, &newlen);
-	newv = version_of(newrec, newlen);
+	newv = lsm_row_version_of(newrec, newlen);
 	in_place = update_keeps_tid(rel, oldtup, tuple) &&
 		write_update_in_place(rel, rowid, &rc, &newv, xid, cid);
 	if (in_place)

@@ -113,9 +113,11 @@ lsm_row_iter_next(LsmRowIter *it, LsmRowVersion *v)
 	return 1;
 }
 
-void
-lsm_row_append(uint8 **out, size_t *used, size_t *cap, const LsmRowHeader *h,
-			   const LsmRowVersion *src, bool older_follows)
+/* Appends version src with header h, marked as followed by an older
+ * version or not. */
+static void
+append_version(LsmRowWriter *w, const LsmRowHeader *h, const LsmRowVersion *src,
+			   bool older_follows)
 {
 	LsmRowHeader hdr = *h;
 	size_t		from = body_offset(&src->h),
@@ -126,19 +128,51 @@ lsm_row_append(uint8 **out, size_t *used, size_t *cap, const LsmRowHeader *h,
 		hdr.flags |= LSM_ROW_OLDER;
 	else
 		hdr.flags &= ~LSM_ROW_OLDER;
-	need = *used + body_offset(&hdr) + body;
-	if (*out == NULL || need > *cap)
+	need = w->len + body_offset(&hdr) + body;
+	if (w->out == NULL || need > w->cap)
 	{
-		size_t		newcap = Max(need, Max(*cap * 2, 256));
+		size_t		newcap = Max(need, Max(w->cap * 2, 256));
 
-		*out = *out ? repalloc(*out, newcap) : palloc(newcap);
-		*cap = newcap;
+		w->out = w->out ? repalloc(w->out, newcap) : palloc(newcap);
+		w->cap = newcap;
 	}
-	lsm_row_header_encode(*out + *used, &hdr);
+	lsm_row_header_encode(w->out + w->len, &hdr);
 	if (older_follows)
-		put32(*out + *used + LSM_ROW_HEADER_LEN, (uint32) body);
-	memcpy(*out + *used + body_offset(&hdr), src->rec + from, body);
-	*used = need;
+		put32(w->out + w->len + LSM_ROW_HEADER_LEN, (uint32) body);
+	memcpy(w->out + w->len + body_offset(&hdr), src->rec + from, body);
+	w->len = need;
+}
+
+void
+lsm_row_writer_add(LsmRowWriter *w, const LsmRowHeader *h, const LsmRowVersion *src)
+{
+	if (w->have_pending)
+		append_version(w, &w->pending_h, &w->pending, true);
+	w->pending = *src;
+	w->pending_h = *h;
+	w->have_pending = true;
+}
+
+uint8 *
+lsm_row_writer_finish(LsmRowWriter *w, size_t *len)
+{
+	if (w->have_pending)
+		append_version(w, &w->pending_h, &w->pending, false);
+	w->have_pending = false;
+	*len = w->len;
+	return w->out;
+}
+
+LsmRowVersion
+lsm_row_version_of(const uint8 *rec, size_t len)
+{
+	LsmRowVersion v;
+
+	v.rec = rec;
+	v.len = len;
+	if (!lsm_row_header_decode(rec, len, &v.h))
+		elog(ERROR, "an lsm row record just built does not decode");
+	return v;
 }
 
 /* Bytes of null bitmap the record carries. */

@@ -175,10 +175,27 @@ lsm_row_has_older(const LsmRowHeader *h)
 {
 	return (h->flags & LSM_ROW_OLDER) != 0;
 }
-/* Appends to *out (palloc'd, grown as needed; *used bytes so far) the
- * version src with header h, marked as followed by an older one or not. */
-extern void lsm_row_append(uint8 **out, size_t *used, size_t *cap, const LsmRowHeader *h,
-						   const LsmRowVersion *src, bool older_follows);
+/*
+ * Builds a record from versions given newest first: each is written when
+ * the next one arrives (or at the end), so it knows whether an older one
+ * follows.  The output is palloc'd.
+ */
+typedef struct LsmRowWriter
+{
+	uint8	   *out;
+	size_t		len;
+	size_t		cap;
+	LsmRowVersion pending;		/* the next version's bytes */
+	LsmRowHeader pending_h;		/* and the header to write for it */
+	bool		have_pending;
+} LsmRowWriter;
+
+/* Adds the version src under header h (src's bytes, h's MVCC fields). */
+extern void lsm_row_writer_add(LsmRowWriter *w, const LsmRowHeader *h, const LsmRowVersion *src);
+/* The record (NULL when no version was added), *len bytes. */
+extern uint8 *lsm_row_writer_finish(LsmRowWriter *w, size_t *len);
+/* The version a record of one version (lsm_row_build's) holds. */
+extern LsmRowVersion lsm_row_version_of(const uint8 *rec, size_t len);
 extern void lsm_row_header_encode(uint8 *out, const LsmRowHeader *h);
 /* false when the record is too short or malformed */
 extern bool lsm_row_header_decode(const uint8 *rec, size_t len, LsmRowHeader *h);

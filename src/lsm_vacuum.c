@@ -197,13 +197,11 @@ freeze_row(VacState *vs, uint64 rowid)
 		else
 		{
 			LsmRowIter	it;
-			LsmRowVersion v,
-						pending;
-			bool		have_pending = false,
-						changed = false;
-			uint8	   *out = NULL;
-			size_t		used = 0,
-						cap = 0;
+			LsmRowVersion v;
+			LsmRowWriter w = {0};
+			bool		changed = false;
+			uint8	   *out;
+			size_t		used;
 			int			rc = LSM_OK;
 
 			lsm_row_iter_init(&it, rec, len);
@@ -226,15 +224,11 @@ freeze_row(VacState *vs, uint64 rowid)
 						changed = true;
 						continue;
 				}
-				if (have_pending)
-					lsm_row_append(&out, &used, &cap, &pending.h, &pending, true);
-				pending = v;
-				have_pending = true;
+				lsm_row_writer_add(&w, &v.h, &v);
 				keep_oldest(vs, &v.h);
 			}
-			if (have_pending)
-				lsm_row_append(&out, &used, &cap, &pending.h, &pending, false);
-			if (!have_pending)
+			out = lsm_row_writer_finish(&w, &used);
+			if (out == NULL)
 			{
 				rc = lsm_delete(vs->db, NULL, key, LSM_KEY_LEN);
 				vs->removed += 1;
@@ -590,25 +584,27 @@ static void
 write_row(ClusterState *cs, uint64 rowid, const KeptVersion *versions, int n)
 {
 	uint8		key[LSM_KEY_LEN];
-	uint8	   *out = NULL;
-	size_t		used = 0,
-				cap = 0;
+	LsmRowWriter w = {0};
+	uint8	   *out,
+			   *prev = NULL;
+	size_t		used;
 
 	for (int i = 0; i < n; i++)
 	{
 		HeapTuple	formed = reform_tuple(cs, versions[i].tuple);
 		size_t		len;
 		uint8	   *rec = lsm_row_build(&versions[i].h, formed, &len);
-		LsmRowVersion v;
+		LsmRowVersion v = lsm_row_version_of(rec, len);
 
-		v.rec = rec;
-		v.len = len;
-		if (!lsm_row_header_decode(rec, len, &v.h))
-			elog(ERROR, "an lsm row record just built does not decode");
-		lsm_row_append(&out, &used, &cap, &v.h, &v, i + 1 < n);
-		pfree(rec);
+		lsm_row_writer_add(&w, &v.h, &v);	/* writes out the one before */
+		if (prev)
+			pfree(prev);
+		prev = rec;
 		heap_freetuple(formed);
 	}
+	out = lsm_row_writer_finish(&w, &used);
+	if (prev)
+		pfree(prev);
 	lsm_key_encode(key, &cs->new_rel->rd_node, rowid);
 	lsm_am_check(lsm_batch_put(cs->batch, key, LSM_KEY_LEN, out, used), "batch a row");
 	pfree(out);
