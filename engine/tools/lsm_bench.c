@@ -526,6 +526,13 @@ static void run_workload_procs(const char *name, workload w)
 		lsm_get_stats(db, &st2);
 		printf(" (%.2f writes per fsync)", st2.wal_syncs ? (double)st2.wal_synced_writes / (double)st2.wal_syncs : 0.0);
 	}
+	if (w != W_READRANDOM && w != W_READSEQ) {
+		lsm_stats st3;
+
+		lsm_get_stats(db, &st3);
+		printf(" (stalls %llu, %.1f ms)", (unsigned long long)st3.write_stalls,
+		       (double)st3.write_stall_micros / 1000.0);
+	}
 	printf(" [%d processes]\n", cfg.processes);
 }
 
