@@ -4,6 +4,7 @@
 #
 #   make && make install       build and install the extension
 #   make installcheck          pg_regress against a running server
+#   make fuzz FUZZ_SECONDS=N   every engine fuzz target for N s (clang, libFuzzer)
 #   sh scripts/test.sh         the whole suite (engine + PostgreSQL)
 
 MODULE_big = lsm_am
@@ -18,6 +19,8 @@ REGRESS = setup basic mvcc ddl types stats indexes hot vacuum cluster cic sample
 REGRESS_OPTS = --temp-config=$(srcdir)/sql/lsm_am.conf
 
 ENGINE_LIB = engine/build/liblsm.a
+# the offline tool (verify, dump files) goes beside pg_ctl
+SCRIPTS_built = engine/build/lsmctl
 PG_CPPFLAGS = -I$(srcdir)/engine/include -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare -Wno-clobbered -Werror
 SHLIB_LINK = $(ENGINE_LIB) -lpthread
@@ -34,13 +37,19 @@ include $(PGXS)
 $(OBJS): src/lsm_am.h src/lsm_row.h src/lsm_tableam.h src/lsm_visibility.h engine/include/lsm.h
 $(shlib): $(ENGINE_LIB)
 
-.PHONY: engine engine-test
+.PHONY: engine engine-test fuzz
 $(ENGINE_LIB): engine
 engine:
 	$(MAKE) -C engine build/liblsm.a
 
+engine/build/lsmctl: engine
+	$(MAKE) -C engine build/lsmctl
+
 engine-test:
 	$(MAKE) -C engine test
+
+fuzz:
+	$(MAKE) -C engine fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),10) FUZZ_RUNS=$(FUZZ_RUNS)
 
 clean: engine-clean
 engine-clean:

@@ -1,16 +1,20 @@
 #!/bin/sh
-# Crash recovery of lsm tables: concurrent inserting transactions, kill -9
-# of the postmaster (and every server process) at a random moment, restart,
-# verify; every 4th cycle instead kills one backend, and the postmaster
-# itself resets shared memory and restarts (workers included).  Each cycle
-# passes when, after the restart:
+# Crash recovery of lsm tables: concurrent inserting transactions and a
+# pgbench TPC-B run (its four tables lsm too), kill -9 of the postmaster
+# (and every server process) at a random moment, restart, verify; every
+# 4th cycle instead kills one backend, and the postmaster itself resets
+# shared memory and restarts (workers included).  Each cycle passes when,
+# after the restart:
 #   - every transaction whose COMMIT was acknowledged is in the ledger
 #     (a heap table: PostgreSQL's own account of what committed);
 #   - every ledger transaction has exactly its rows in the lsm table;
 #   - no row belongs to a transaction missing from the ledger (uncommitted
 #     at the crash, or rolled back on purpose);
-#   - lsm_verify('data') finds every record readable and every live row in
-#     the table's index.
+#   - TPC-B's balance invariant holds: sum(abalance) = sum(bbalance) =
+#     sum(tbalance) = sum(delta) of pgbench_history (a transaction cut by
+#     the crash left all of its four writes or none);
+#   - lsm_verify finds every record of the five lsm tables readable and
+#     every live row in each index.
 # The database carries over from cycle to cycle.  Usage:
 #   sh scripts/pg_crash_test.sh [workdir]     (LSM_PG_CRASH_CYCLES, default 20)
 # As root, the cluster runs as the postgres user.  Ends "N passed, N failed".
@@ -34,6 +38,15 @@ as_pg "$PSQL -c 'CREATE EXTENSION lsm_am' \
 	-c 'CREATE TABLE data (tx int, n int, payload text) USING lsm' \
 	-c 'CREATE INDEX data_tx ON data (tx)' \
 	-c 'CREATE TABLE ledger (tx int PRIMARY KEY, nrows int)'"
+PGBENCH="PGOPTIONS='-c default_table_access_method=lsm' $PGBIN/pgbench -h $WORK -p $PORT"
+as_pg "$PGBENCH -i -q -s 1 postgres" >"$WORK/pgbench_init.log" 2>&1 ||
+	{ cat "$WORK/pgbench_init.log"; echo "0 passed, 1 failed"; exit 1; }
+TPCB_BALANCED="SELECT (SELECT sum(abalance) FROM pgbench_accounts) =
+	(SELECT sum(bbalance) FROM pgbench_branches) AND
+	(SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(tbalance) FROM pgbench_tellers) AND
+	(SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history)"
+VERIFY_ALL="SELECT sum(problems) FROM unnest(ARRAY['data', 'pgbench_accounts', 'pgbench_branches',
+	'pgbench_tellers', 'pgbench_history']::regclass[]) t, lsm_verify(t)"
 
 # a writer's script: transactions tx = base + i with 1..20 rows each, every
 # 7th rolled back; after each COMMIT returns, "ACK tx" (RB for rollbacks)
@@ -81,6 +94,9 @@ while [ $cycle -le "$CYCLES" ]; do
 		as_pg "$PSQL -f $WORK/w$w.sql" > "$WORK/w$w.out" 2>/dev/null &
 		w=$((w + 1))
 	done
+	# TPC-B beside the inserts; -n: no VACUUM of its tables first.  Its
+	# connections die in the crash, so its exit status says nothing.
+	as_pg "$PGBENCH -n -c 2 -T 30 postgres" >"$WORK/pgbench.out" 2>&1 &
 	# 0.3 .. 2.3 s of writing, then the crash
 	sleep "$(awk -v s="$$$cycle" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 2 }')"
 	how="postmaster killed"
@@ -111,13 +127,15 @@ while [ $cycle -le "$CYCLES" ]; do
 		(SELECT 1 FROM ledger l WHERE l.tx = d.tx)'" 2>&1)
 	acked=$(wc -l < "$WORK/acked")
 	# lsm_verify: every record readable, the index holds every live row
-	problems=$(as_pg "$PSQL -At -c \"SELECT sum(problems) FROM lsm_verify('data')\"" 2>&1)
+	problems=$(as_pg "$PSQL -At -c \"$VERIFY_ALL\"" 2>&1)
+	balanced=$(as_pg "$PSQL -At -c \"$TPCB_BALANCED\"" 2>&1)
+	tpcb=$(as_pg "$PSQL -At -c 'SELECT count(*) FROM pgbench_history'" 2>&1)
 	if [ "$lost" -eq 0 ] && [ "$bad" = "0" ] && [ "$orphans" = "0" ] && [ "$acked" -gt 0 ] &&
-		[ "$problems" = "0" ]; then
-		echo "ok cycle $cycle ($how): $acked commits acknowledged, all present and whole; $(wc -l < "$WORK/rolledback") rollbacks absent"
+		[ "$problems" = "0" ] && [ "$balanced" = "t" ]; then
+		echo "ok cycle $cycle ($how): $acked commits acknowledged, all present and whole; $(wc -l < "$WORK/rolledback") rollbacks absent; TPC-B balanced over $tpcb transactions"
 		pass=$((pass + 1))
 	else
-		echo "not ok cycle $cycle ($how): acknowledged $acked, lost $lost, ledger rows wrong: $bad, rows of uncommitted transactions: $orphans, lsm_verify: $problems"
+		echo "not ok cycle $cycle ($how): acknowledged $acked, lost $lost, ledger rows wrong: $bad, rows of uncommitted transactions: $orphans, lsm_verify: $problems, TPC-B balanced: $balanced"
 		fail=$((fail + 1))
 	fi
 	cycle=$((cycle + 1))

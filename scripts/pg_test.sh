@@ -76,6 +76,8 @@ script_test "xids PostgreSQL forgot in a crash" scripts/pg_xid_reuse_test.sh "$W
 script_test "pg_dump and pg_restore" scripts/pg_dump_test.sh "$WORK/dump"
 script_test "pgbench TPC-B, and kill -9 in the middle" scripts/pg_tpcb_test.sh "$WORK/tpcb"
 script_test "xid wraparound" scripts/pg_wraparound_test.sh "$WORK/wrap"
+script_test "damaged lsm files under PGDATA" scripts/pg_corrupt_test.sh "$WORK/corrupt"
+script_test "pgbench -c 16 load" scripts/pg_load_test.sh "$WORK/load"
 
 [ "$fail" -eq 0 ] && rm -rf "$WORK"
 echo "$pass passed, $fail failed"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite: engine tests (plain, under ASan+UBSan, and the
-# concurrency tests under TSan), the peer benchmark harness at a small
+# concurrency tests under TSan), each fuzz target briefly from its seed
+# corpus (FUZZ_SECONDS, default 15), the peer benchmark harness at a small
 # size (it checks all engines' reads agree), and the PostgreSQL suites
 # (pg_regress, isolation specs, crash recovery: scripts/pg_test.sh).  Ends with "N passed, N failed"; exits
 # non-zero when anything failed.
@@ -32,6 +33,7 @@ run() {
 run "engine" make -s -C engine test
 run "engine under ASan+UBSan" make -s -C engine test SANITIZE=1
 run "engine concurrency under TSan" make -s -C engine test TSAN=1
+run "engine fuzz targets (${FUZZ_SECONDS:=15} s each)" make -s -C engine fuzz FUZZ_SECONDS=$FUZZ_SECONDS
 run "peer benchmark harness" sh bench/smoke_test.sh
 run "postgres" sh scripts/pg_test.sh
 

@@ -234,8 +234,8 @@ lsm_am_db(void)
 		engine_db = NULL;
 		ereport(ERROR,
 				(errcode(rc == LSM_CORRUPTION ? ERRCODE_DATA_CORRUPTED : ERRCODE_IO_ERROR),
-				 errmsg("could not open the lsm_am storage in \"%s/%s\": %s",
-						DataDir, LSM_DATA_DIR, lsm_strerror(rc))));
+				 lsm_am_errmsg(rc, psprintf("could not open the lsm_am storage in \"%s/%s\"",
+											DataDir, LSM_DATA_DIR))));
 	}
 	on_shmem_exit(detach_engine, (Datum) 0);
 	return engine_db;
@@ -279,8 +279,30 @@ lsm_am_check(int rc, const char *what)
 	}
 	ereport(ERROR,
 			(errcode(code),
-			 errmsg("lsm storage could not %s: %s", what, lsm_strerror(rc)),
+			 lsm_am_errmsg(rc, psprintf("lsm storage could not %s", what)),
 			 rc == LSM_TOOBIG ? errhint("A row must fit in a quarter of lsm.memtable_size.") : 0));
+}
+
+/*
+ * The message of an engine failure, inside an ereport: "<action>: <cause>".
+ * For corruption the cause is the file under pg_lsm the engine found
+ * damaged, and the detail where in it and what was wrong, so that a DBA
+ * knows what to restore.  The engine's note is per process and is used
+ * up here, so that a later failure cannot repeat it.
+ */
+int
+lsm_am_errmsg(int rc, const char *action)
+{
+	lsm_error_info where;
+
+	if (rc != LSM_CORRUPTION || !lsm_error_where(&where))
+		return errmsg("%s: %s", action, lsm_strerror(rc));
+	lsm_error_clear();
+	errmsg("%s: corrupt data in file \"%s/%s\"", action, LSM_DATA_DIR, where.file);
+	if (where.offset >= 0)
+		return errdetail("The damage is at byte offset %lld of the file: %s.",
+						 (long long) where.offset, where.reason);
+	return errdetail("The file as a whole is damaged: %s.", where.reason);
 }
 
 Oid

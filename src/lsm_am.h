@@ -43,6 +43,7 @@ extern lsm_db *lsm_am_db(void);
 extern bool lsm_am_preloaded(void);
 /* Raises an ERROR for an engine code (rc != LSM_OK), naming what failed. */
 extern void lsm_am_check(int rc, const char *what);
+extern int	lsm_am_errmsg(int rc, const char *action);
 /* The engine options the GUCs describe. */
 extern void lsm_am_options(lsm_options *o);
 /* Oid of the lsm access method (InvalidOid before CREATE EXTENSION). */

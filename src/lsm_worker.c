@@ -143,8 +143,9 @@ step_failed(int rc, const char *what, bool *failed)
 {
 	if (!*failed)
 		ereport(LOG,
-				(errcode(rc == LSM_NOSPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
-				 errmsg("lsm_am could not %s: %s", what, lsm_strerror(rc)),
+				(errcode(rc == LSM_NOSPACE ? ERRCODE_DISK_FULL :
+						 rc == LSM_CORRUPTION ? ERRCODE_DATA_CORRUPTED : ERRCODE_IO_ERROR),
+				 lsm_am_errmsg(rc, psprintf("lsm_am could not %s", what)),
 				 errhint("Writes to lsm tables fail until the server is restarted.")));
 	*failed = true;
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

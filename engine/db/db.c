@@ -32,6 +32,7 @@
 #include <sys/mman.h>
 
 #include "dbint.h"
+#include "status.h"
 
 #define IDENTITY_NAME "IDENTITY"
 #define IDENTITY_TEXT "lsm engine database, format 1\n"
@@ -574,10 +575,13 @@ int lsm_open_shared(const lsm_options *opts, const char *dir, void *mem, lsm_db 
 			pthread_mutex_unlock(&r->open_mu);
 			goto fail;
 		}
+		lsm_error_clear();
 		rc = recover_from_disk(db);
 		/* a failed recovery may have filled memtables part-way: only a
 		 * fresh format may try again */
 		r->open_error = rc;
+		/* every later opener reports the damage the way this one does */
+		r->open_error_noted = rc == LSM_CORRUPTION && lsm_error_where(&r->open_error_where);
 		atomic_store(&r->open_state, rc == LSM_OK ? LSM_REGION_READY : LSM_REGION_FAILED);
 		break;
 	case LSM_REGION_READY:
@@ -585,6 +589,8 @@ int lsm_open_shared(const lsm_options *opts, const char *dir, void *mem, lsm_db 
 		break;
 	default:
 		rc = r->open_error;
+		if (r->open_error_noted)
+			lsm_error_restore(&r->open_error_where);
 		break;
 	}
 	pthread_mutex_unlock(&r->open_mu);

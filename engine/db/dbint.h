@@ -175,6 +175,8 @@ typedef struct lsm_region {
 	pthread_mutex_t open_mu;
 	_Atomic uint32_t open_state;  /* LSM_REGION_* */
 	int      open_error;          /* LSM_REGION_FAILED: why */
+	int      open_error_noted;    /* ... and where, for corruption */
+	lsm_error_info open_error_where;
 
 	/* the file set, across processes (fileset.c).  flush_mu serializes
 	 * flushes, compact_mu compactions; both before manifest_mu, which

@@ -38,6 +38,7 @@
 #include "crc32.h"
 #include "dbint.h"
 #include "logrec.h"
+#include "status.h"
 #include "version.h"
 
 _Static_assert(LSM_LOGREC_HEADER == LSM_WAL_RECORD_HEADER, "one record framing");
@@ -201,9 +202,10 @@ int lsm_current_read(lsm_env *env, const char *dir, uint64_t *number)
 	/* exactly one line, no NUL inside, nothing after the newline */
 	if (got < 2 || got == sizeof buf || buf[got - 1] != '\n' ||
 	    memchr(buf, '\0', got - 1) != NULL)
-		return LSM_CORRUPTION;
+		return lsm_error_note(path, -1, "not one line naming a manifest");
 	buf[got - 1] = '\0';
-	return lsm_manifest_parse_name(buf, number) ? LSM_OK : LSM_CORRUPTION;
+	return lsm_manifest_parse_name(buf, number) ? LSM_OK
+	       : lsm_error_note(path, -1, "names no manifest");
 }
 
 /* *renaming tells the caller whether the failure came at or after the
@@ -261,8 +263,8 @@ static int read_tail(lsm_env *env, const char *path, uint64_t offset,
 	if ((rc = env->open(env, path, LSM_OPEN_READ, &f)) != LSM_OK)
 		return rc;
 	rc = env->size(f, &size);
-	if (rc == LSM_OK && size < offset)
-		rc = LSM_CORRUPTION;      /* shorter than what was already consumed */
+	if (rc == LSM_OK && size < offset)     /* shorter than what was already consumed */
+		rc = lsm_error_note(path, (int64_t)size, "manifest shorter than what was already read");
 	if (rc == LSM_OK && size - offset > SIZE_MAX - 1)
 		rc = LSM_NOMEM;
 	if (rc == LSM_OK && (buf = malloc((size_t)(size - offset) + 1)) == NULL)
@@ -334,13 +336,17 @@ int lsm_manifest_read(lsm_env *env, const char *dir, uint64_t number,
 
 		if (st != LSM_LOGREC_OK) {
 			if (valid_record_after(buf, n, off, st, len))
-				rc = LSM_CORRUPTION;
+				rc = lsm_error_note(path, (int64_t)(offset + off),
+				                    "damaged manifest record with valid records after it");
 			else if (dropped)
 				*dropped = n - off;
 			break;
 		}
 		off += LSM_LOGREC_HEADER + (size_t)len;
 		rc = deliver(buf + off - len, len, fn, arg, offset + off);
+		if (rc == LSM_CORRUPTION)
+			lsm_error_note(path, (int64_t)(offset + off - len - LSM_LOGREC_HEADER),
+			               "manifest record that does not decode, or an edit the version refuses");
 		if (rc != LSM_OK)
 			break;
 		*end_offset = offset + off;

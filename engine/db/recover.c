@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dbint.h"
+#include "status.h"
 
 typedef struct seg_list {
 	uint64_t *v;
@@ -229,7 +230,8 @@ static int replay_record(void *arg, const uint8_t *rep, size_t len)
 	 * torn tail) after its WAL segments were deleted.  Salvage mode drops
 	 * records on purpose and accepts gaps. */
 	if (first != ctx->expect && !db->opts.wal_salvage && ctx->expect != 0)
-		return LSM_CORRUPTION;
+		return lsm_error_note("", -1, "sequence gap: expected %llu, the record starts at %llu",
+		                      (unsigned long long)ctx->expect, (unsigned long long)first);
 	ctx->expect = last + 1;
 	need = lsm_mem_batch_bytes(rep, len, first);
 	if (need > r->arena_size)
@@ -288,7 +290,8 @@ int lsm_db_recover(lsm_db *db)
 	if (db->log_number > 0 && first < segs.n && segs.v[first] != db->log_number &&
 	    !db->opts.wal_salvage) {
 		free(segs.v);
-		return LSM_CORRUPTION;
+		lsm_wal_path(db->dir, db->log_number, path, sizeof path);
+		return lsm_error_note(path, -1, "WAL segment missing, though the manifest needs it");
 	}
 	if (db->opts.recovery_hook &&
 	    db->opts.recovery_hook(db->opts.recovery_hook_arg,

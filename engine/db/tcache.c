@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "dbint.h"
+#include "status.h"
 #include "version.h"
 
 #define TOMBSTONE UINT64_MAX
@@ -113,8 +114,8 @@ int lsm_tcache_get(lsm_db *db, uint64_t number, lsm_table **out)
 	if ((rc = lsm_sst_path(db->dir, number, path, sizeof path)) != LSM_OK)
 		return rc;
 	rc = lsm_table_open(db->env, path, number, db->cache, &db->table_opts, &t);
-	if (rc == LSM_NOTFOUND)
-		rc = LSM_CORRUPTION;   /* a live version names it: it must exist */
+	if (rc == LSM_NOTFOUND)        /* a live version names it: it must exist */
+		rc = lsm_error_note(path, -1, "missing, though the manifest lists it");
 	if (rc != LSM_OK)
 		return rc;
 

@@ -44,6 +44,7 @@
 
 #include "crc32.h"
 #include "dbint.h"
+#include "status.h"
 #include "logrec.h"
 
 #define WAL_MAGIC   "LSMWAL01"
@@ -461,16 +462,24 @@ int lsm_wal_replay_segment(lsm_env *env, const char *path, uint64_t seg_no,
 			*dropped += size;
 			rc = cut ? cut_tail(env, f, 0) : LSM_OK;
 		} else
-			rc = LSM_CORRUPTION;
+			rc = lsm_error_note(path, 0, "bad WAL segment header");
 		goto out;
 	}
 	off = LSM_WAL_HEADER_SIZE;
 	while (off < size) {
 		n = record_at(buf, size, off);
 		if (n != 0) {
+			lsm_error_clear();
 			if (fn && (rc = fn(arg, buf + off + LSM_WAL_RECORD_HEADER,
-			                   n - LSM_WAL_RECORD_HEADER)) != LSM_OK)
+			                   n - LSM_WAL_RECORD_HEADER)) != LSM_OK) {
+				lsm_error_info inner;
+
+				if (rc == LSM_CORRUPTION)
+					lsm_error_note(path, (int64_t)off, "WAL record refused: %s",
+					               lsm_error_where(&inner) ? inner.reason
+					                                       : "it does not decode");
 				goto out;
+			}
 			(*records)++;
 			off += n;
 			continue;
@@ -484,7 +493,9 @@ int lsm_wal_replay_segment(lsm_env *env, const char *path, uint64_t seg_no,
 			continue;
 		}
 		if (n < size || !(tail_ok || salvage)) {
-			rc = LSM_CORRUPTION;
+			rc = lsm_error_note(path, (int64_t)off, n < size
+			                    ? "damaged WAL record with valid records after it"
+			                    : "damaged WAL record at the end of a segment that is not the newest");
 			goto out;
 		}
 		*dropped += size - off;

@@ -148,6 +148,7 @@ TEST(corruption_before_tail_is_an_error_unless_salvaged)
 	char *seg, *ident;
 	size_t seglen, idlen, pos;
 	int n = 20, bad = 0;
+	lsm_error_info where;
 	lsm_options o;
 
 	CHECK(build_segment(src, n, &seg, &seglen, &ident, &idlen) == 0);
@@ -166,8 +167,14 @@ TEST(corruption_before_tail_is_an_error_unless_salvaged)
 		seg[pos] ^= 0x40;
 		lsm_options_init(&o);
 		db = NULL;
+		lsm_error_clear();
 		CHECK_EQ_INT(lsm_open(&o, dir, &db), LSM_CORRUPTION);
 		CHECK(db == NULL);
+		/* the error names the segment and the damaged record's offset */
+		CHECK(lsm_error_where(&where));
+		CHECK_MSG(strstr(where.file, ".wal") != NULL && where.offset >= 32 &&
+		          where.offset <= (int64_t)pos && where.offset > (int64_t)pos - 64,
+		          "flip at %zu: noted %s at %lld", pos, where.file, (long long)where.offset);
 		o.wal_salvage = 1;
 		CHECK_OK(lsm_open(&o, dir, &db));
 		CHECK_OK(lsm_get_stats(db, &st));
@@ -194,6 +201,7 @@ TEST(corruption_before_tail_is_an_error_unless_salvaged)
 
 		lsm_options_init(&o);
 		CHECK_EQ_INT(lsm_open(&o, dir, &db), LSM_CORRUPTION);
+		CHECK(lsm_error_where(&where) && strstr(where.file, ".wal") && where.offset == 0);
 	}
 	test_rm_rf(dir);
 	free(seg);

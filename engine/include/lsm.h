@@ -41,6 +41,24 @@ extern "C" {
 
 const char *lsm_strerror(int code);
 
+/*
+ * Where the calling thread's last LSM_CORRUPTION was found: the file
+ * (a name inside the database directory: "000026.sst", "MANIFEST-000001",
+ * "0000000000000023.wal"), the byte offset in it of the damaged block or
+ * record (-1 when it is the file as a whole), and what was wrong.
+ * lsm_error_where returns 1 and fills *out when the engine noted one since
+ * the thread's last lsm_error_clear, else 0.  Per thread, so a caller reads
+ * it right after the call that failed.
+ */
+typedef struct lsm_error_info {
+	char    file[64];
+	int64_t offset;
+	char    reason[128];
+} lsm_error_info;
+
+int  lsm_error_where(lsm_error_info *out);
+void lsm_error_clear(void);
+
 /* Hard limits, so that lengths always fit their on-disk fields. */
 #define LSM_MAX_KEY_SIZE    (64u * 1024u)          /* 64 KiB */
 #define LSM_MAX_VALUE_SIZE  (1024u * 1024u * 1024u) /* 1 GiB */

@@ -269,6 +269,7 @@ int lsm_block_check(const lsm_block *b, int kind, const char **why);
 struct lsm_table {
 	lsm_env   *env;
 	lsm_file  *file;
+	char       name[64];        /* the path's last component, for errors */
 	uint64_t   file_number;
 	uint64_t   file_size;
 	lsm_cache *cache;

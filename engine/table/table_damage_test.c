@@ -91,6 +91,31 @@ static int same_rdels(lsm_table *t, lsm_table *ref)
 	return 1;
 }
 
+/* After a call on bad.sst failed: the engine's note names that file, the
+ * region (block or footer) holding the damage, and a reason. */
+static int noted_at(size_t region_start)
+{
+	lsm_error_info e;
+
+	return lsm_error_where(&e) && strcmp(e.file, "bad.sst") == 0 &&
+	       e.offset == (int64_t)region_start && e.reason[0] != '\0';
+}
+
+/* Iterates all of t; its final status. */
+static int iterate_status(lsm_table *t)
+{
+	lsm_iiter *it;
+	int rc;
+
+	if (lsm_table_iter_create(t, 0, &it) != LSM_OK)
+		return LSM_NOMEM;
+	for (it->seek_to_first(it); it->valid(it); it->next(it))
+		;
+	rc = it->status(it);
+	it->destroy(it);
+	return rc;
+}
+
 TEST(corruption_every_byte)
 {
 	const char *dir = test_tmpdir("corrupt");
@@ -134,11 +159,19 @@ TEST(corruption_every_byte)
 		for (size_t i = 0; i < nreg; i++)
 			if (x >= reg[i].off && x < reg[i].off + reg[i].len)
 				region_start = reg[i].off;
+		lsm_error_clear();
 		rc = lsm_table_open(lsm_env_posix(), bad, 2, NULL, NULL, &t);
 		if (rc != LSM_OK) {
 			CHECK_MSG(rc == LSM_CORRUPTION, "offset %zu: open returned %d", x, rc);
+			CHECK_MSG(noted_at(region_start), "offset %zu: open's note does not name "
+			          "bad.sst at %zu", x, region_start);
 		} else {
 			opened++;
+			lsm_error_clear();
+			rc = iterate_status(t);
+			CHECK_MSG(rc == LSM_OK || (rc == LSM_CORRUPTION && noted_at(region_start)),
+			          "offset %zu: iteration returned %d without naming the block at %zu",
+			          x, rc, region_start);
 			CHECK_MSG(same_rdels(t, ref), "offset %zu: range deletions differ", x);
 			CHECK_MSG(t->props.entries == m.n, "offset %zu: properties differ", x);
 			CHECK_MSG(check_iter_all(t, &m, 1) == 0, "offset %zu", x);

@@ -22,6 +22,7 @@
 #include "bloom.h"
 #include "format.h"
 #include "hash.h"
+#include "status.h"
 
 typedef struct table_iter {
 	lsm_iiter      base;        /* first: the vtable callers see */
@@ -81,6 +82,23 @@ static void ti_fail(table_iter *ti, int rc)
 	ti_release(ti);
 }
 
+/* Damage inside a block whose checksum held (a writer's bug, or memory
+ * corrupted before the block was written): note where, then fail. */
+static void ti_corrupt(table_iter *ti, uint64_t block_off, const char *reason)
+{
+	lsm_error_note(ti->t->name, (int64_t)block_off, "%s", reason);
+	ti_fail(ti, LSM_CORRUPTION);
+}
+
+/* Status of a block cursor that stopped: corruption is noted at the block. */
+static void ti_cursor_failed(table_iter *ti, int rc, uint64_t block_off, const char *reason)
+{
+	if (rc == LSM_CORRUPTION)
+		ti_corrupt(ti, block_off, reason);
+	else
+		ti_fail(ti, rc);
+}
+
 /* Loads the data block the index cursor names (reusing the current one). */
 static int ti_load(table_iter *ti)
 {
@@ -88,7 +106,8 @@ static int ti_load(table_iter *ti)
 	int rc;
 
 	if (lsm_block_iter_handle(&ti->index_it, &h) != LSM_OK)
-		return LSM_CORRUPTION;
+		return lsm_error_note(ti->t->name, (int64_t)ti->t->index_h.offset,
+		                      "bad block handle in the index block");
 	if (ti->have_block && ti->block_off == h.offset) {
 		lsm_block_iter_reset(&ti->data_it, &ti->blk);
 		return LSM_OK;
@@ -101,8 +120,9 @@ static int ti_load(table_iter *ti)
 	ti->have_block = 1;
 	ti->block_off = h.offset;
 	if (lsm_block_parse(&ti->blk, ti->ref.data, ti->ref.len) != LSM_OK ||
-	    ti->blk.limit == 0)
-		return LSM_CORRUPTION;     /* the builder writes no empty data block */
+	    ti->blk.limit == 0)        /* the builder writes no empty data block */
+		return lsm_error_note(ti->t->name, (int64_t)h.offset,
+		                      "bad restart array in a data block");
 	lsm_block_iter_reset(&ti->data_it, &ti->blk);
 	return LSM_OK;
 }
@@ -115,13 +135,15 @@ static void ti_settle(table_iter *ti)
 		int rc;
 
 		if (ti->data_it.status != LSM_OK) {
-			ti_fail(ti, ti->data_it.status);
+			ti_cursor_failed(ti, ti->data_it.status, ti->block_off,
+			                 "malformed entry in a data block");
 			return;
 		}
 		lsm_block_iter_next(&ti->index_it);
 		if (!ti->index_it.valid) {
 			if (ti->index_it.status != LSM_OK)
-				ti_fail(ti, ti->index_it.status);
+				ti_cursor_failed(ti, ti->index_it.status, ti->t->index_h.offset,
+				                 "malformed entry in the index block");
 			else
 				ti_release(ti);
 			return;
@@ -140,7 +162,7 @@ static void ti_settle(table_iter *ti)
 
 		if ((type != LSM_TYPE_PUT && type != LSM_TYPE_DELETE) ||
 		    (type == LSM_TYPE_DELETE && ti->data_it.vlen != 0))
-			ti_fail(ti, LSM_CORRUPTION);
+			ti_corrupt(ti, ti->block_off, "entry of a type data blocks do not hold");
 	}
 }
 
@@ -170,7 +192,8 @@ static void ti_seek(table_iter *ti, const void *key, size_t klen, uint64_t trail
 	lsm_block_iter_seek(&ti->index_it, tgt, n);
 	if (!ti->index_it.valid) {
 		if (ti->index_it.status != LSM_OK)
-			ti_fail(ti, ti->index_it.status);
+			ti_cursor_failed(ti, ti->index_it.status, ti->t->index_h.offset,
+			                 "malformed entry in the index block");
 		else
 			ti_release(ti);
 		return;
@@ -194,7 +217,8 @@ static void ti_seek_to_first(table_iter *ti)
 	lsm_block_iter_seek_to_first(&ti->index_it);
 	if (!ti->index_it.valid) {
 		if (ti->index_it.status != LSM_OK)
-			ti_fail(ti, ti->index_it.status);
+			ti_cursor_failed(ti, ti->index_it.status, ti->t->index_h.offset,
+			                 "malformed entry in the index block");
 		else
 			ti_release(ti);
 		return;

@@ -31,6 +31,7 @@
 #include "format.h"
 #include "hash.h"
 #include "lz4block.h"
+#include "status.h"
 
 static int corrupt(lsm_table_problem *prob, uint64_t off, const char *msg)
 {
@@ -42,6 +43,14 @@ static int corrupt(lsm_table_problem *prob, uint64_t off, const char *msg)
 }
 
 /* ------------------------------------------------------------ raw blocks */
+
+/* A block at h is damaged: say why, to the caller and to lsm_error_where. */
+static int block_corrupt(const lsm_table *t, const lsm_block_handle *h, const char **why,
+                         const char *reason)
+{
+	*why = reason;
+	return lsm_error_note(t->name, (int64_t)h->offset, "%s", reason);
+}
 
 /* n bytes at off, through the read-ahead window when there is one (the
  * window never extends past limit). */
@@ -94,8 +103,7 @@ int lsm_table_read_raw(lsm_table *t, const lsm_block_handle *h,
 	if (h->size > LSM_TABLE_MAX_BLOCK || limit < LSM_BLOCK_TRAILER_SIZE ||
 	    h->offset > limit - LSM_BLOCK_TRAILER_SIZE ||
 	    h->size > limit - LSM_BLOCK_TRAILER_SIZE - h->offset) {
-		*why = "block handle out of range";
-		return LSM_CORRUPTION;
+		return block_corrupt(t, h, why, "block handle out of range");
 	}
 	n = (size_t)h->size + LSM_BLOCK_TRAILER_SIZE;
 	buf = malloc(n);
@@ -109,15 +117,13 @@ int lsm_table_read_raw(lsm_table *t, const lsm_block_handle *h,
 	}
 	if (got != n) {
 		free(buf);
-		*why = "block past end of file";
-		return LSM_CORRUPTION;
+		return block_corrupt(t, h, why, "block past end of file");
 	}
 	/* The type byte follows the stored bytes: one crc covers both. */
 	if (lsm_crc32_mask(lsm_crc32(buf, (size_t)h->size + 1)) !=
 	    lsm_get_fixed32(buf + h->size + 1)) {
 		free(buf);
-		*why = "block checksum mismatch";
-		return LSM_CORRUPTION;
+		return block_corrupt(t, h, why, "block checksum mismatch");
 	}
 	switch (buf[h->size]) {
 	case LSM_BLOCK_TYPE_NONE:
@@ -132,8 +138,7 @@ int lsm_table_read_raw(lsm_table *t, const lsm_block_handle *h,
 		    ulen > LSM_TABLE_MAX_BLOCK ||
 		    (uint64_t)ulen > 255 * (uint64_t)(end - p) + 64) {
 			free(buf);
-			*why = "bad uncompressed block size";
-			return LSM_CORRUPTION;
+			return block_corrupt(t, h, why, "bad uncompressed block size");
 		}
 		out = malloc(ulen ? ulen : 1);
 		if (out == NULL) {
@@ -144,8 +149,7 @@ int lsm_table_read_raw(lsm_table *t, const lsm_block_handle *h,
 		free(buf);
 		if (rc != LSM_OK || outlen != ulen) {
 			free(out);
-			*why = "bad compressed block";
-			return LSM_CORRUPTION;
+			return block_corrupt(t, h, why, "bad compressed block");
 		}
 		*mem = out;
 		*data = out;
@@ -153,8 +157,7 @@ int lsm_table_read_raw(lsm_table *t, const lsm_block_handle *h,
 		return LSM_OK;
 	default:
 		free(buf);
-		*why = "unknown block type";
-		return LSM_CORRUPTION;
+		return block_corrupt(t, h, why, "unknown block type");
 	}
 }
 
@@ -597,6 +600,8 @@ int lsm_table_open_internal(lsm_env *env, const char *path,
                             uint64_t file_number, lsm_cache *cache,
                             lsm_table_problem *prob, lsm_table **out)
 {
+	lsm_table_problem own = {0, ""};
+	const char *slash;
 	lsm_table *t;
 	int rc;
 
@@ -607,6 +612,8 @@ int lsm_table_open_internal(lsm_env *env, const char *path,
 	if (t == NULL)
 		return LSM_NOMEM;
 	t->env = env;
+	slash = strrchr(path, '/');
+	snprintf(t->name, sizeof t->name, "%s", slash ? slash + 1 : path);
 	t->file_number = file_number;
 	t->cache = cache;
 	rc = env->open(env, path, LSM_OPEN_READ, &t->file);
@@ -614,9 +621,14 @@ int lsm_table_open_internal(lsm_env *env, const char *path,
 		free(t);
 		return rc;
 	}
+	if (prob == NULL)
+		prob = &own;
 	rc = env->size(t->file, &t->file_size);
 	if (rc == LSM_OK)
 		rc = load_tables(t, prob);
+	if (rc == LSM_CORRUPTION)
+		lsm_error_note(path, prob->msg[0] ? (int64_t)prob->offset : -1, "%s",
+		               prob->msg[0] ? prob->msg : "damaged table");
 	if (rc != LSM_OK) {
 		lsm_table_close(t);
 		return rc;

@@ -7,7 +7,9 @@
  * adds every data block: its crc and structure (lsm_block_check), entry
  * types, keys strictly increasing across blocks, each block between its
  * index separators (previous separator < first key, last key <= its own
- * separator), and the totals and key bounds the properties claim.
+ * separator), every user key answered "may contain" by the filter (a
+ * filter that denies a key hides it from point lookups), and the totals
+ * and key bounds the properties claim.
  *
  * Invariants
  *   - Reads go straight to the file, never through a cache: verify must see
@@ -20,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bloom.h"
 #include "format.h"
+#include "hash.h"
 
 typedef struct keybuf {
 	uint8_t *p;
@@ -142,6 +146,12 @@ static int walk_block(walk *w, const lsm_block_handle *h, const uint8_t *sep,
 			w->min_seq = seq;
 		if (seq > w->max_seq)
 			w->max_seq = seq;
+		if (w->t->filter != NULL &&
+		    !lsm_bloom_may_contain(w->t->filter, w->t->filter_len,
+		                           lsm_xxh64(k, klen - LSM_TRAILER_SIZE, LSM_TABLE_BLOOM_SEED))) {
+			rc = bad(info, w->t->filter_h.offset, "the filter denies a key the data holds");
+			break;
+		}
 		if (w->fn)
 			rc = w->fn(w->arg, k, klen - LSM_TRAILER_SIZE, tr, it.val, it.vlen);
 		if (rc == LSM_OK)

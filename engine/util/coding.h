@@ -87,7 +87,7 @@ typedef struct lsm_reader {
 static inline void lsm_reader_init(lsm_reader *r, const void *data, size_t n)
 {
 	r->p = (const uint8_t *)data;
-	r->end = r->p + n;
+	r->end = n ? r->p + n : r->p;   /* (NULL, 0) is a valid empty input */
 	r->err = 0;
 }
 

@@ -1,0 +1,102 @@
+#!/bin/sh
+# Sustained load on lsm tables: pgbench TPC-B with 16 clients on this
+# machine's cores, for LSM_LOAD_SECONDS (default 60; docs/TESTING.md
+# records 300), its four tables lsm (default_table_access_method = lsm
+# for pgbench -i).  Passes when:
+#   - no transaction failed (pgbench's "failed" count, and its exit code);
+#   - no transaction took longer than LSM_LOAD_MAX_STALL_MS (default 5000):
+#     the longest latency in pgbench's per-transaction log is the longest
+#     stall any client saw;
+#   - the cluster's memory stayed bounded: the sum of the server processes'
+#     proportional set sizes, sampled every second, never exceeded the
+#     configured shared memory (shared_memory_size, which holds the lsm
+#     region) plus 32 MB for each server process;
+#   - the balance invariant holds afterwards and lsm_verify is clean.
+# Usage: sh scripts/pg_load_test.sh [workdir].  Ends "N passed, N failed".
+WORK=${1:-$(mktemp -d /tmp/lsm_am_load.XXXXXX)}
+SECONDS_RUN=${LSM_LOAD_SECONDS:-60}
+MAX_STALL_MS=${LSM_LOAD_MAX_STALL_MS:-5000}
+CLIENTS=16
+DATA=$WORK/data
+PORT=$((20000 + $$ % 20000))
+. "$(dirname "$0")/pg_lib.sh"
+PSQL="$PGBIN/psql -X -q -At -h $WORK -p $PORT -d postgres"
+PGBENCH="PGOPTIONS='-c default_table_access_method=lsm' $PGBIN/pgbench -h $WORK -p $PORT"
+
+check() {
+	if [ "$2" = "$3" ]; then
+		echo "ok   $1"
+		pass=$((pass + 1))
+	else
+		echo "not ok $1: expected '$2', got '$3'"
+		fail=$((fail + 1))
+	fi
+}
+
+init_cluster <<EOF || { echo "initdb failed"; echo "0 passed, 1 failed"; exit 1; }
+shared_buffers = 128MB
+max_connections = 40
+lsm.memtable_size = 16
+lsm.block_cache_size = 64
+EOF
+start_server || { cat "$WORK/server.log"; echo "0 passed, 1 failed"; exit 1; }
+as_pg "$PSQL -c 'CREATE EXTENSION lsm_am'"
+as_pg "$PGBENCH -i -q -s 10 postgres" >"$WORK/init.log" 2>&1
+check "pgbench -i -s 10 on lsm tables" "0" "$?"
+shm_mb=$(as_pg "$PSQL -c 'SHOW shared_memory_size'" | sed 's/MB$//')
+
+# the cluster's memory: the sum of Pss over the postmaster and its children
+cluster_pss_kb() {
+	pm=$(head -n 1 "$DATA/postmaster.pid" 2>/dev/null)
+	total=0
+	for p in $pm $(pgrep -P "$pm"); do
+		kb=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null)
+		total=$((total + ${kb:-0}))
+	done
+	echo "$total $(($(pgrep -P "$pm" | wc -l) + 1))"
+}
+
+: > "$WORK/memory"
+(
+	while [ ! -f "$WORK/done" ]; do
+		cluster_pss_kb >> "$WORK/memory"
+		sleep 1
+	done
+) &
+sampler=$!
+mkdir -p "$WORK/log"
+[ "$(id -u)" -eq 0 ] && chown postgres "$WORK/log"
+as_pg "cd $WORK/log && $PGBENCH -n -c $CLIENTS -j 2 -T $SECONDS_RUN -P 10 -l postgres" \
+	>"$WORK/pgbench.out" 2>&1
+rc=$?
+touch "$WORK/done"
+wait "$sampler"
+grep -E '^progress|^tps|failed|latency' "$WORK/pgbench.out"
+check "pgbench -c $CLIENTS for $SECONDS_RUN s exits 0" "0" "$rc"
+failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$WORK/pgbench.out")
+check "no failed transactions" "0" "${failed:-missing}"
+# per-transaction log: client, transaction no, latency in microseconds, ...
+max_us=$(cat "$WORK"/log/pgbench_log.* | awk '$3 > m { m = $3 } END { print m + 0 }')
+txs=$(cat "$WORK"/log/pgbench_log.* | wc -l)
+echo "     $txs transactions logged; the longest took $((max_us / 1000)) ms"
+check "no transaction stalled longer than $MAX_STALL_MS ms" "1" \
+	"$([ $((max_us / 1000)) -le "$MAX_STALL_MS" ] && [ "$txs" -gt 0 ] && echo 1 || echo 0)"
+peak=$(awk '$1 > m { m = $1; n = $2 } END { print m + 0, n + 0 }' "$WORK/memory")
+peak_kb=${peak% *}
+nproc=${peak#* }
+bound_kb=$(((shm_mb + 32 * nproc) * 1024))
+echo "     peak cluster memory (sum of Pss) $((peak_kb / 1024)) MB over $(wc -l < "$WORK/memory") samples;" \
+	"bound: shared memory $shm_mb MB + 32 MB x $nproc processes = $((bound_kb / 1024)) MB"
+check "cluster memory within the configured sizes" "1" \
+	"$([ "$peak_kb" -gt 0 ] && [ "$peak_kb" -le "$bound_kb" ] && echo 1 || echo 0)"
+check "TPC-B balance invariant" "t" "$(as_pg "$PSQL -c \"SELECT (SELECT sum(abalance) FROM pgbench_accounts) =
+	(SELECT sum(bbalance) FROM pgbench_branches) AND
+	(SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(tbalance) FROM pgbench_tellers) AND
+	(SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history)\"")"
+check "lsm_verify clean on the four tables" "0" \
+	"$(as_pg "$PSQL -c \"SELECT sum(problems) FROM unnest(ARRAY['pgbench_accounts', 'pgbench_branches',
+		'pgbench_tellers', 'pgbench_history']::regclass[]) t, lsm_verify(t)\"")"
+stop_server
+[ "$fail" -eq 0 ] && [ -z "$1" ] && rm -rf "$WORK"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
