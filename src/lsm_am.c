@@ -280,7 +280,10 @@ lsm_am_check(int rc, const char *what)
 	ereport(ERROR,
 			(errcode(code),
 			 lsm_am_errmsg(rc, psprintf("lsm storage could not %s", what)),
-			 rc == LSM_TOOBIG ? errhint("A row must fit in a quarter of lsm.memtable_size.") : 0));
+			 rc == LSM_TOOBIG ? errhint("A row must fit in a quarter of lsm.memtable_size.") :
+			 rc == LSM_NOSPACE ? errhint("Free space on the file system of \"%s/%s\", then restart the server: "
+										 "until then lsm tables can be read but not written.",
+										 DataDir, LSM_DATA_DIR) : 0));
 }
 
 /*
