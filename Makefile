@@ -8,7 +8,7 @@
 #   sh scripts/test.sh         the whole suite (engine + PostgreSQL)
 
 MODULE_big = lsm_am
-OBJS = src/lsm_am.o src/lsm_funcs.o src/lsm_gc.o src/lsm_handler.o src/lsm_modify.o \
+OBJS = src/lsm_am.o src/lsm_fault.o src/lsm_funcs.o src/lsm_gc.o src/lsm_handler.o src/lsm_modify.o \
        src/lsm_recovery.o src/lsm_row.o src/lsm_rowid.o src/lsm_rowlock.o src/lsm_scan.o \
        src/lsm_vacuum.o src/lsm_verify.o src/lsm_visibility.o src/lsm_worker.o src/lsm_xact.o
 EXTENSION = lsm_am

@@ -78,6 +78,7 @@ script_test "pgbench TPC-B, and kill -9 in the middle" scripts/pg_tpcb_test.sh "
 script_test "xid wraparound" scripts/pg_wraparound_test.sh "$WORK/wrap"
 script_test "damaged lsm files under PGDATA" scripts/pg_corrupt_test.sh "$WORK/corrupt"
 script_test "disk full under pg_lsm" scripts/pg_diskfull_test.sh "$WORK/diskfull"
+script_test "I/O errors injected into the lsm storage" scripts/pg_eio_test.sh "$WORK/eio"
 script_test "pgbench -c 16 load" scripts/pg_load_test.sh "$WORK/load"
 
 [ "$fail" -eq 0 ] && rm -rf "$WORK"

@@ -214,6 +214,7 @@ lsm_am_db(void)
 				 errmsg("lsm_am is not loaded at server start"),
 				 errhint("Add lsm_am to shared_preload_libraries in postgresql.conf and restart the server.")));
 	lsm_am_options(&o);
+	o.env = lsm_fault_env();	/* NULL (the file system itself) unless testing */
 	o.wait_hook = interrupt_pending;
 	o.compaction_filter = lsm_gc_filter;
 	o.replay_filter = lsm_replay_filter;
@@ -374,6 +375,7 @@ _PG_init(void)
 							NULL,
 							&lsm_target_file_size_mb, 32, 1, 4096,
 							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
+	lsm_fault_define_gucs();
 	MarkGUCPrefixReserved("lsm");
 
 	prev_shmem_request_hook = shmem_request_hook;

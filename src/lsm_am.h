@@ -44,6 +44,10 @@ extern bool lsm_am_preloaded(void);
 /* Raises an ERROR for an engine code (rc != LSM_OK), naming what failed. */
 extern void lsm_am_check(int rc, const char *what);
 extern int	lsm_am_errmsg(int rc, const char *action);
+
+/* lsm_fault.c: I/O faults on demand, for tests */
+extern void lsm_fault_define_gucs(void);
+extern lsm_env *lsm_fault_env(void);
 /* The engine options the GUCs describe. */
 extern void lsm_am_options(lsm_options *o);
 /* Oid of the lsm access method (InvalidOid before CREATE EXTENSION). */
