@@ -18,12 +18,22 @@ PGFILEDESC = "lsm_am - LSM-tree table access method"
 REGRESS = setup basic mvcc ddl types stats indexes hot vacuum cluster cic sample constraints planner verify
 REGRESS_OPTS = --temp-config=$(srcdir)/sql/lsm_am.conf
 
-ENGINE_LIB = engine/build/liblsm.a
+# make SANITIZE=1: the extension and the engine under AddressSanitizer and
+# UBSan, for a server built with ASan (scripts/pg_asan_test.sh)
+ifeq ($(SANITIZE),1)
+ENGINE_BUILD = build-asan
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
+else
+ENGINE_BUILD = build
+SANFLAGS =
+endif
+ENGINE_LIB = engine/$(ENGINE_BUILD)/liblsm.a
 # the offline tool (verify, dump files) goes beside pg_ctl
-SCRIPTS_built = engine/build/lsmctl
+SCRIPTS_built = engine/$(ENGINE_BUILD)/lsmctl
 PG_CPPFLAGS = -I$(srcdir)/engine/include -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare -Wno-clobbered -Werror
-SHLIB_LINK = $(ENGINE_LIB) -lpthread
+PG_CFLAGS = $(SANFLAGS)
+SHLIB_LINK = $(ENGINE_LIB) -lpthread $(SANFLAGS)
 EXTRA_CLEAN = $(ENGINE_LIB)
 
 # no JIT bitcode: the extension's hot paths are not expressions, and
@@ -40,10 +50,10 @@ $(shlib): $(ENGINE_LIB)
 .PHONY: engine engine-test fuzz
 $(ENGINE_LIB): engine
 engine:
-	$(MAKE) -C engine build/liblsm.a
+	$(MAKE) -C engine $(ENGINE_BUILD)/liblsm.a SANITIZE=$(SANITIZE)
 
-engine/build/lsmctl: engine
-	$(MAKE) -C engine build/lsmctl
+engine/$(ENGINE_BUILD)/lsmctl: engine
+	$(MAKE) -C engine $(ENGINE_BUILD)/lsmctl SANITIZE=$(SANITIZE)
 
 engine-test:
 	$(MAKE) -C engine test

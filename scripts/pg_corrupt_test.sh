@@ -22,33 +22,6 @@ PORT=$((20000 + $$ % 20000))
 PSQL="$PGBIN/psql -X -q -At -h $WORK -p $PORT -d postgres"
 LSMCTL=$PGBIN/lsmctl
 
-check() {
-	if [ "$2" = "$3" ]; then
-		echo "ok   $1"
-		pass=$((pass + 1))
-	else
-		echo "not ok $1: expected '$2', got '$3'"
-		fail=$((fail + 1))
-	fi
-}
-
-# check_has LABEL TEXT PATTERN: TEXT matches the extended regex PATTERN
-check_has() {
-	if printf '%s\n' "$2" | grep -Eq "$3"; then
-		echo "ok   $1"
-		pass=$((pass + 1))
-	else
-		echo "not ok $1: no /$3/ in:"
-		printf '%s\n' "$2" | sed 's/^/     /'
-		fail=$((fail + 1))
-	fi
-}
-
-# query SQL: its output, errors with SQLSTATE (verbose) on the same stream
-query() {
-	as_pg "$PSQL -v VERBOSITY=verbose -c \"$1\"" 2>&1
-}
-
 # overwrite FILE OFFSET: 8 bytes of 0xA5 at OFFSET
 overwrite() {
 	printf '\245\245\245\245\245\245\245\245' | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
@@ -148,7 +121,4 @@ out=$(query "SELECT count(*) FROM c")
 check "a torn WAL tail recovers without an error, every committed row present" "4000" "$out"
 check "the tables flushed before read whole" "20000 20000" \
 	"$(query "SELECT (SELECT count(*) FROM a) || ' ' || (SELECT count(*) FROM b)")"
-stop_server
-[ "$fail" -eq 0 ] && [ -z "$1" ] && rm -rf "$WORK"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "$1"

@@ -20,16 +20,6 @@ PORT=$((20000 + $$ % 20000))
 . "$(dirname "$0")/pg_lib.sh"
 PSQL="$PGBIN/psql -X -q -At -h $WORK -p $PORT -d postgres"
 
-check() {
-	if [ "$2" = "$3" ]; then
-		echo "ok   $1"
-		pass=$((pass + 1))
-	else
-		echo "not ok $1: expected '$2', got '$3'"
-		fail=$((fail + 1))
-	fi
-}
-
 if [ "$(id -u)" -ne 0 ]; then
 	echo "not ok mounting a small tmpfs for pg_lsm needs root"
 	echo "0 passed, 1 failed"
@@ -87,6 +77,4 @@ check "lsm_verify is clean" "0" "$(as_pg "$PSQL -c \"SELECT sum(problems) FROM l
 stop_server
 umount "$FS"
 trap - EXIT
-[ "$fail" -eq 0 ] && [ -z "$1" ] && rm -rf "$WORK"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "$1"

@@ -16,35 +16,6 @@ PORT=$((20000 + $$ % 20000))
 . "$(dirname "$0")/pg_lib.sh"
 PSQL="$PGBIN/psql -X -q -At -h $WORK -p $PORT -d postgres"
 
-check() {
-	if [ "$2" = "$3" ]; then
-		echo "ok   $1"
-		pass=$((pass + 1))
-	else
-		echo "not ok $1: expected '$2', got '$3'"
-		fail=$((fail + 1))
-	fi
-}
-
-check_has() {
-	if printf '%s\n' "$2" | grep -Eq "$3"; then
-		echo "ok   $1"
-		pass=$((pass + 1))
-	else
-		echo "not ok $1: no /$3/ in:"
-		printf '%s\n' "$2" | sed 's/^/     /'
-		fail=$((fail + 1))
-	fi
-}
-
-# query SQL...: one session running each SQL in turn, errors (with their
-# SQLSTATE) on the same stream
-query() {
-	args=""
-	for q in "$@"; do args="$args -c \"$q\""; done
-	as_pg "$PSQL -v VERBOSITY=verbose $args" 2>&1
-}
-
 init_cluster <<EOF || { echo "initdb failed"; echo "0 passed, 1 failed"; exit 1; }
 lsm.debug_io_faults = on
 synchronous_commit = on
@@ -92,7 +63,4 @@ check "after a restart: every committed row, nothing of the failed ones" "20001 
 	"$(query "SELECT count(*) || ' ' || count(*) FILTER (WHERE payload = 'lost') FROM t")"
 check "no server process crashed" "0" "$(grep -c 'terminated by signal' "$WORK/server.log")"
 check "lsm_verify is clean" "0" "$(query "SELECT sum(problems) FROM lsm_verify('t')")"
-stop_server
-[ "$fail" -eq 0 ] && [ -z "$1" ] && rm -rf "$WORK"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "$1"

@@ -59,6 +59,25 @@ check() {   # name, expected, got
 	fi
 }
 
+check_has() {   # name, text, extended regex the text must match
+	if printf '%s\n' "$2" | grep -Eq "$3"; then
+		echo "ok   $1"
+		pass=$((pass + 1))
+	else
+		echo "FAIL $1: no /$3/ in:"
+		printf '%s\n' "$2" | sed 's/^/     /'
+		fail=$((fail + 1))
+	fi
+}
+
+# query SQL...: one psql session ($PSQL) running each SQL in turn; errors,
+# with their SQLSTATE (verbose), come on the same stream
+query() {
+	args=""
+	for q in "$@"; do args="$args -c \"$q\""; done
+	as_pg "$PSQL -v VERBOSITY=verbose $args" 2>&1
+}
+
 # stops the server, removes $WORK when all passed (unless an argument is
 # given), prints the count line and exits with the verdict
 finish() {

@@ -23,16 +23,6 @@ PORT=$((20000 + $$ % 20000))
 PSQL="$PGBIN/psql -X -q -At -h $WORK -p $PORT -d postgres"
 PGBENCH="PGOPTIONS='-c default_table_access_method=lsm' $PGBIN/pgbench -h $WORK -p $PORT"
 
-check() {
-	if [ "$2" = "$3" ]; then
-		echo "ok   $1"
-		pass=$((pass + 1))
-	else
-		echo "not ok $1: expected '$2', got '$3'"
-		fail=$((fail + 1))
-	fi
-}
-
 init_cluster <<EOF || { echo "initdb failed"; echo "0 passed, 1 failed"; exit 1; }
 shared_buffers = 128MB
 max_connections = 40
@@ -96,7 +86,4 @@ check "TPC-B balance invariant" "t" "$(as_pg "$PSQL -c \"SELECT (SELECT sum(abal
 check "lsm_verify clean on the four tables" "0" \
 	"$(as_pg "$PSQL -c \"SELECT sum(problems) FROM unnest(ARRAY['pgbench_accounts', 'pgbench_branches',
 		'pgbench_tellers', 'pgbench_history']::regclass[]) t, lsm_verify(t)\"")"
-stop_server
-[ "$fail" -eq 0 ] && [ -z "$1" ] && rm -rf "$WORK"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "$1"

@@ -4,17 +4,26 @@
 # (specs/ + expected/) and the crash-recovery tests, each against its own
 # temporary cluster with lsm_am preloaded.  PostgreSQL refuses to run as
 # root: as root, the clusters run as the `postgres` user in a scratch
-# directory it owns.  Ends with "N passed, N failed".
+# directory it owns.  Any sanitizer report in a suite's server log fails
+# it.  Ends with "N passed, N failed".
+#
+# For other builds (scripts/pg_asan_test.sh): PG_CONFIG names the server,
+# LSM_MAKE_FLAGS are passed to make (SANITIZE=1), LSM_SERVER_ENV is set in
+# the suites' servers' environment, and LSM_SUITES_ONLY=1 leaves out the
+# script tests.
 cd "$(dirname "$0")/.." || exit 2
 REPO=$(pwd)
-PGBIN=$(pg_config --bindir)
-PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+PG_CONFIG=${PG_CONFIG:-pg_config}
+PGBIN=$($PG_CONFIG --bindir)
+PGXS_DIR=$(dirname "$($PG_CONFIG --pgxs)")/..
 REGRESS="$PGXS_DIR/test/regress/pg_regress"
 ISOLATION="$PGXS_DIR/test/isolation/pg_isolation_regress"
 REGRESS_TESTS="setup basic mvcc ddl types stats indexes hot vacuum cluster cic sample constraints planner verify"
 ISOLATION_TESTS="visibility update_conflict index_dead vacuum_snapshot cluster_chain cic_concurrent serializable row_locks hot_update"
 
-make -s >/dev/null && make -s install >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+make -s $LSM_MAKE_FLAGS PG_CONFIG="$PG_CONFIG" >/dev/null &&
+	make -s $LSM_MAKE_FLAGS PG_CONFIG="$PG_CONFIG" install >/dev/null ||
+	{ echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 WORK=$(mktemp -d /tmp/lsm_am_test.XXXXXX)
 cp -r sql expected specs "$WORK"/
@@ -38,21 +47,42 @@ count() {
 	[ "$p" -eq 0 ] && [ "$f" -eq 0 ] && fail=$((fail + 1))
 }
 
+# sanitizer reports in a suite's server log (none unless the build has them)
+reports() {
+	n=$(cat "$1"/log/*.log 2>/dev/null | grep -cE 'AddressSanitizer|LeakSanitizer|runtime error:')
+	if [ "$n" -eq 0 ]; then
+		pass=$((pass + 1))
+	else
+		echo "FAIL $n sanitizer report lines in the $2 server's log:"
+		cat "$1"/log/*.log | grep -E -A 40 'AddressSanitizer|runtime error:' | head -n 120
+		fail=$((fail + 1))
+	fi
+}
+
 echo "=== pg_regress: $REGRESS_TESTS"
-as_pg "cd $WORK && $REGRESS --inputdir=$WORK --outputdir=$WORK/regress \
+as_pg "cd $WORK && $LSM_SERVER_ENV $REGRESS --inputdir=$WORK --outputdir=$WORK/regress \
 	--temp-instance=$WORK/regress/tmp_check --temp-config=$WORK/sql/lsm_am.conf \
 	--bindir=$PGBIN $REGRESS_TESTS" > "$WORK/regress.log" 2>&1
 cat "$WORK/regress.log"
 count "$WORK/regress.log"
 [ -f "$WORK/regress/regression.diffs" ] && cat "$WORK/regress/regression.diffs"
+reports "$WORK/regress" pg_regress
 
 echo "=== pg_isolation_regress: $ISOLATION_TESTS"
-as_pg "cd $WORK && $ISOLATION --inputdir=$WORK --outputdir=$WORK/isolation \
+as_pg "cd $WORK && $LSM_SERVER_ENV $ISOLATION --inputdir=$WORK --outputdir=$WORK/isolation \
 	--temp-instance=$WORK/isolation/tmp_check --temp-config=$WORK/sql/lsm_am.conf \
 	--bindir=$PGBIN $ISOLATION_TESTS" > "$WORK/isolation.log" 2>&1
 cat "$WORK/isolation.log"
 count "$WORK/isolation.log"
 [ -f "$WORK/isolation/regression.diffs" ] && cat "$WORK/isolation/regression.diffs"
+reports "$WORK/isolation" isolation
+
+if [ "${LSM_SUITES_ONLY:-0}" = 1 ]; then
+	[ "$fail" -eq 0 ] && rm -rf "$WORK"
+	echo "$pass passed, $fail failed"
+	[ "$fail" -eq 0 ]
+	exit
+fi
 
 # a script test: its "N passed, N failed" line is added in
 script_test() {
