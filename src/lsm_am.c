@@ -282,8 +282,9 @@ lsm_am_check(int rc, const char *what)
 			(errcode(code),
 			 lsm_am_errmsg(rc, psprintf("lsm storage could not %s", what)),
 			 rc == LSM_TOOBIG ? errhint("A row must fit in a quarter of lsm.memtable_size.") :
-			 rc == LSM_NOSPACE ? errhint("Free space on the file system of \"%s/%s\", then restart the server: "
-										 "until then lsm tables can be read but not written.",
+			 rc == LSM_NOSPACE ? errhint("Free space on the file system of \"%s/%s\": lsm tables can be read "
+										 "but not written until then, and the server restarts its processes "
+										 "by itself once there is room.",
 										 DataDir, LSM_DATA_DIR) : 0));
 }
 

@@ -22,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include <sys/statvfs.h>
+
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -135,21 +137,57 @@ lsm_register_workers(void)
 }
 
 /*
+ * Free space under pg_lsm enough to write every memtable out and go on:
+ * all of them, plus room for a new log segment's first records.
+ */
+static bool
+space_is_back(void)
+{
+	struct statvfs st;
+	char	   *dir = psprintf("%s/%s", DataDir, LSM_DATA_DIR);
+	uint64		need = ((uint64) lsm_memtable_size_mb * lsm_max_memtables + 16) << 20;
+	bool		back = statvfs(dir, &st) == 0 &&
+		(uint64) st.f_bavail * st.f_frsize >= need;
+
+	pfree(dir);
+	return back;
+}
+
+/*
  * A failed step is sticky in the engine: say so once, and retry slowly
  * (every later step fails at once: without the wait the worker would spin).
+ *
+ * The engine stops writing for good after a failed write, since the log's
+ * tail is then unknown; only recovery from the files can go on.  When the
+ * failure was a full disk, the flush worker watches for space to come back
+ * and then exits as a crashed process would: the postmaster restarts every
+ * process, the engine recovers (every committed row is in its log), and
+ * writes resume, as PostgreSQL itself restarts after running out of space
+ * for its WAL.
  */
 static void
-step_failed(int rc, const char *what, bool *failed)
+step_failed(int rc, const char *what, bool *failed, bool resume_when_space)
 {
+	bool		watch = rc == LSM_NOSPACE && resume_when_space;
+
 	if (!*failed)
 		ereport(LOG,
 				(errcode(rc == LSM_NOSPACE ? ERRCODE_DISK_FULL :
 						 rc == LSM_CORRUPTION ? ERRCODE_DATA_CORRUPTED : ERRCODE_IO_ERROR),
 				 lsm_am_errmsg(rc, psprintf("lsm_am could not %s", what)),
+				 watch ? errhint("Writes to lsm tables fail until space is freed; the server "
+								 "then restarts its processes and writes resume.") :
 				 errhint("Writes to lsm tables fail until the server is restarted.")));
 	*failed = true;
+	if (watch && space_is_back())
+	{
+		ereport(LOG,
+				(errmsg("lsm_am: space is free again under \"%s/%s\": restarting the server's processes so that lsm writes resume",
+						DataDir, LSM_DATA_DIR)));
+		proc_exit(2);			/* the postmaster's crash restart */
+	}
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 10000L, PG_WAIT_EXTENSION);
+					 watch ? 1000L : 10000L, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 }
 
@@ -176,7 +214,7 @@ flush_worker(lsm_db *db)
 		}
 		if (rc != LSM_OK)
 		{
-			step_failed(rc, "write a memtable out", &failed);
+			step_failed(rc, "write a memtable out", &failed, true);
 			continue;
 		}
 		if (!(pending & LSM_WORK_FLUSH))
@@ -216,14 +254,14 @@ compaction_worker(lsm_db *db)
 			{
 				rc = compact_relation_range(db, &rnode);
 				if (rc != LSM_OK)
-					step_failed(rc, "compact a dropped table's range", &failed);
+					step_failed(rc, "compact a dropped table's range", &failed, false);
 				continue;
 			}
 		}
 		rc = lsm_background_step(db, LSM_WORK_COMPACT, &pending);
 		if (rc != LSM_OK)
 		{
-			step_failed(rc, "compact", &failed);
+			step_failed(rc, "compact", &failed, false);
 			continue;
 		}
 		if (!(pending & LSM_WORK_COMPACT))
