@@ -46,12 +46,21 @@ build_server() {
 		mkdir postgresql-15-src && tar xjf "$tarball" -C postgresql-15-src --strip-components=1 || return 1
 	fi
 	cd postgresql-15-src || return 1
-	./configure -q --prefix="$ASAN_PG" --without-readline --without-icu --without-llvm \
+	# libxml: the types suite stores xml
+	dpkg-query -W -f='${Status}' libxml2-dev 2>/dev/null | grep -q "install ok installed" ||
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libxml2-dev >/dev/null || return 1
+	# a build left by an earlier configuration would be reused file by file
+	[ -f GNUmakefile ] && make -s distclean >/dev/null 2>&1
+	./configure -q --prefix="$ASAN_PG" --without-readline --without-icu --without-llvm --with-libxml \
 		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address" \
 		LDFLAGS="-fsanitize=address" >"$WORK/configure.log" 2>&1 || return 1
 	make -s -j"$(nproc)" >"$WORK/build.log" 2>&1 || return 1
 	make -s install >>"$WORK/build.log" 2>&1 || return 1
 	make -s -C src/test/isolation install >>"$WORK/build.log" 2>&1 || return 1
+	# the contrib modules the suites use
+	for m in pageinspect btree_gist; do
+		make -s -C "contrib/$m" install >>"$WORK/build.log" 2>&1 || return 1
+	done
 	touch "$ASAN_PG/.built"
 	cd "$REPO"
 }
