@@ -97,6 +97,13 @@ while [ $cycle -le "$CYCLES" ]; do
 	# TPC-B beside the inserts; -n: no VACUUM of its tables first.  Its
 	# connections die in the crash, so its exit status says nothing.
 	as_pg "$PGBENCH -n -c 2 -T 30 postgres" >"$WORK/pgbench.out" 2>&1 &
+	# the crash comes once the writers commit (on a loaded machine they
+	# may take a while to connect; up to 30 s), 0.3 .. 2.3 s later
+	t=0
+	until cat "$WORK"/w*.out 2>/dev/null | grep -q '^ACK ' || [ $t -ge 300 ]; do
+		sleep 0.1
+		t=$((t + 1))
+	done
 	# 0.3 .. 2.3 s of writing, then the crash
 	sleep "$(awk -v s="$$$cycle" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 2 }')"
 	how="postmaster killed"
