@@ -3,7 +3,10 @@
 # concurrency tests under TSan), each fuzz target briefly from its seed
 # corpus (FUZZ_SECONDS, default 15), the peer benchmark harness at a small
 # size (it checks all engines' reads agree), and the PostgreSQL suites
-# (pg_regress, isolation specs, crash recovery: scripts/pg_test.sh).  Ends with "N passed, N failed"; exits
+# (pg_regress, isolation specs, crash recovery: scripts/pg_test.sh), and
+# the pg_regress and isolation suites again with the extension and engine
+# under ASan+UBSan in a server built with ASan (scripts/pg_asan_test.sh;
+# the server build takes a few minutes the first time).  Ends with "N passed, N failed"; exits
 # non-zero when anything failed.
 cd "$(dirname "$0")/.." || exit 2
 sh scripts/deps.sh || exit 2
@@ -36,6 +39,7 @@ run "engine concurrency under TSan" make -s -C engine test TSAN=1
 run "engine fuzz targets (${FUZZ_SECONDS:=15} s each)" make -s -C engine fuzz FUZZ_SECONDS=$FUZZ_SECONDS
 run "peer benchmark harness" sh bench/smoke_test.sh
 run "postgres" sh scripts/pg_test.sh
+run "postgres suites, extension and engine under ASan+UBSan" sh scripts/pg_asan_test.sh
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
