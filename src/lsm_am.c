@@ -33,6 +33,7 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "lsm_am.h"
 
@@ -58,6 +59,7 @@ static bool preloaded = false;
 static void *engine_region = NULL;
 static Size engine_region_size = 0;
 static lsm_db *engine_db = NULL;
+TimestampTz lsm_shmem_started_at = 0;
 static Oid	cached_am_oid = InvalidOid;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -125,6 +127,8 @@ lsm_shmem_startup(void)
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
+	/* the postmaster's, inherited by every process it forks after this */
+	lsm_shmem_started_at = GetCurrentTimestamp();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	mem = ShmemInitStruct("lsm_am engine region",
 						  add_size(engine_region_size, PG_CACHE_LINE_SIZE), &found);

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/tableam.h"
+#include "utils/timestamp.h"
 #include "storage/relfilenode.h"
 #include "utils/rel.h"
 #include "utils/snapshot.h"
@@ -44,6 +45,8 @@ extern bool lsm_am_preloaded(void);
 /* Raises an ERROR for an engine code (rc != LSM_OK), naming what failed. */
 extern void lsm_am_check(int rc, const char *what);
 extern int	lsm_am_errmsg(int rc, const char *action);
+/* when shared memory was last set up (server start or crash restart) */
+extern TimestampTz lsm_shmem_started_at;
 
 /* lsm_fault.c: I/O faults on demand, for tests */
 extern void lsm_fault_define_gucs(void);

@@ -136,6 +136,8 @@ lsm_register_workers(void)
 	}
 }
 
+#define RESUME_MIN_UPTIME_MS 60000
+
 /*
  * Free space under pg_lsm enough to write every memtable out and go on:
  * all of them, plus room for a new log segment's first records.
@@ -179,7 +181,11 @@ step_failed(int rc, const char *what, bool *failed, bool resume_when_space)
 								 "then restarts its processes and writes resume.") :
 				 errhint("Writes to lsm tables fail until the server is restarted.")));
 	*failed = true;
-	if (watch && space_is_back())
+	/* at most one such restart a minute: space that statvfs reports but
+	 * writes cannot use (a quota) must not make the server cycle */
+	if (watch && space_is_back() &&
+		TimestampDifferenceExceeds(lsm_shmem_started_at, GetCurrentTimestamp(),
+								   RESUME_MIN_UPTIME_MS))
 	{
 		ereport(LOG,
 				(errmsg("lsm_am: space is free again under \"%s/%s\": restarting the server's processes so that lsm writes resume",
