@@ -86,7 +86,9 @@ kill_backend() {
 }
 
 cycle=1
+prev_high=0
 while [ $cycle -le "$CYCLES" ]; do
+	ledger_before=$(as_pg "$PSQL -At -c 'SELECT count(*) FROM ledger'" 2>/dev/null)
 	w=1
 	while [ $w -le $WRITERS ]; do
 		write_script $((cycle * 100000 + w * 10000)) > "$WORK/w$w.sql"
@@ -97,10 +99,12 @@ while [ $cycle -le "$CYCLES" ]; do
 	# TPC-B beside the inserts; -n: no VACUUM of its tables first.  Its
 	# connections die in the crash, so its exit status says nothing.
 	as_pg "$PGBENCH -n -c 2 -T 30 postgres" >"$WORK/pgbench.out" 2>&1 &
-	# the crash comes once the writers commit (on a loaded machine they
-	# may take a while to connect; up to 30 s), 0.3 .. 2.3 s later
+	# the crash comes once the writers commit (the ledger grows; on a
+	# loaded machine they may take a while to connect; up to 30 s), 0.3 ..
+	# 2.3 s later
 	t=0
-	until cat "$WORK"/w*.out 2>/dev/null | grep -q '^ACK ' || [ $t -ge 300 ]; do
+	until [ "$(as_pg "$PSQL -At -c 'SELECT count(*) FROM ledger'" 2>/dev/null)" != "$ledger_before" ] ||
+		[ $t -ge 300 ]; do
 		sleep 0.1
 		t=$((t + 1))
 	done
@@ -134,15 +138,22 @@ while [ $cycle -le "$CYCLES" ]; do
 		(SELECT 1 FROM ledger l WHERE l.tx = d.tx)'" 2>&1)
 	acked=$(wc -l < "$WORK/acked")
 	# lsm_verify: every record readable, the index holds every live row
+	# row ids are never reused, but a restart may skip at most a
+	# reservation (1M ids) plus each backend's unused chunk: the highest
+	# one grows by at most what the cycle inserted plus that
+	high=$(as_pg "$PSQL -At -c \"SELECT coalesce(max((ctid::text::point)[0]::bigint * 291 + (ctid::text::point)[1]::bigint), 0) FROM data\"" 2>&1)
+	inserted=$(($(wc -l < "$WORK/acked") * 20 + $(wc -l < "$WORK/rolledback") * 20 + 300000))
+	ids_ok=$([ "$high" -le $((prev_high + inserted + 1048576 + 16384)) ] 2>/dev/null && echo 1 || echo 0)
+	prev_high=$high
 	problems=$(as_pg "$PSQL -At -c \"$VERIFY_ALL\"" 2>&1)
 	balanced=$(as_pg "$PSQL -At -c \"$TPCB_BALANCED\"" 2>&1)
 	tpcb=$(as_pg "$PSQL -At -c 'SELECT count(*) FROM pgbench_history'" 2>&1)
 	if [ "$lost" -eq 0 ] && [ "$bad" = "0" ] && [ "$orphans" = "0" ] && [ "$acked" -gt 0 ] &&
-		[ "$problems" = "0" ] && [ "$balanced" = "t" ]; then
+		[ "$problems" = "0" ] && [ "$balanced" = "t" ] && [ "$ids_ok" = 1 ]; then
 		echo "ok cycle $cycle ($how): $acked commits acknowledged, all present and whole; $(wc -l < "$WORK/rolledback") rollbacks absent; TPC-B balanced over $tpcb transactions"
 		pass=$((pass + 1))
 	else
-		echo "not ok cycle $cycle ($how): acknowledged $acked, lost $lost, ledger rows wrong: $bad, rows of uncommitted transactions: $orphans, lsm_verify: $problems, TPC-B balanced: $balanced"
+		echo "not ok cycle $cycle ($how): acknowledged $acked, lost $lost, ledger rows wrong: $bad, rows of uncommitted transactions: $orphans, lsm_verify: $problems, TPC-B balanced: $balanced, highest row id $high (row ids grew linearly: $ids_ok)"
 		fail=$((fail + 1))
 	fi
 	cycle=$((cycle + 1))

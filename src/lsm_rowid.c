@@ -11,7 +11,11 @@
  * LSM_ROWID_RESERVE of the relation's range, written with fsync before
  * any rowid beyond the previous mark is handed out.  After a restart the
  * allocator starts at the mark, so at most a reservation's worth of ids
- * (an eighth of the table, at least 1024) is skipped.
+ * (an eighth of the ids handed out so far, at least 1024 and at most
+ * MAX_AHEAD) is skipped.  The cap matters: each restart starts at the
+ * mark, so a gap proportional to the counter compounded, by 1.125 per
+ * crash, and a crash loop used up all 1.25e12 ids of a table in about
+ * 145 restarts.  With the cap a restart costs at most a million ids.
  *
  * Backends take ids from the shared allocator in chunks that grow from 1
  * to 1024, and keep the rest of a chunk for their next inserts into the
@@ -35,6 +39,7 @@
 
 #define MAX_TABLES		4096
 #define MAX_CHUNK		1024
+#define MAX_AHEAD		(1 << 20)	/* ids a mark reserves ahead, at most */
 
 typedef struct SharedRowids
 {
@@ -208,7 +213,7 @@ lsm_rowid_alloc(Relation rel, int n, uint64 *first)
 						RelationGetRelationName(rel))));
 	if (e->next + want > e->reserved)
 	{
-		uint64		mark = e->next + want + Max(1024, e->next / 8);
+		uint64		mark = e->next + want + Min(Max(1024, e->next / 8), MAX_AHEAD);
 
 		write_mark(&rel->rd_node, Min(mark, LSM_ROWID_MAX));
 		e->reserved = Min(mark, LSM_ROWID_MAX);
