@@ -9,6 +9,11 @@ SELECT value > 0 AS has_wa FROM lsm_stats() WHERE name = 'write_amplification';
 SELECT lsm_relation_size('s') BETWEEN 100000 AND 20000000 AS plausible_size;
 SELECT lsm_compact('s');
 SELECT count(*) FROM s;
+-- this backend keeps the file it read open, within lsm.table_cache_size
+SELECT value >= 1 AS file_open FROM lsm_stats() WHERE name = 'open_tables';
+SELECT value > 0 AND value <= (SELECT setting::bigint * 1048576 FROM pg_settings
+                                     WHERE name = 'lsm.table_cache_size')
+       AS within_budget FROM lsm_stats() WHERE name = 'table_cache_bytes';
 SELECT lsm_relation_size('pg_class');
 -- privileges: statistics for pg_monitor, flush for superusers,
 -- compaction for the table's owner

@@ -48,6 +48,8 @@ int			lsm_compaction_workers = 1;
 int			lsm_wal_sync_delay_ms = 200;
 int			lsm_l0_compaction_trigger = 4;
 int			lsm_target_file_size_mb = 32;
+int			lsm_table_cache_size_mb = 16;
+int			lsm_max_open_files = 200;
 
 static const struct config_enum_entry compression_options[] = {
 	{"lz4", 1, false},
@@ -89,6 +91,8 @@ lsm_am_options(lsm_options *o)
 	if (o->l0_stop_trigger < o->l0_slowdown_trigger)
 		o->l0_stop_trigger = o->l0_slowdown_trigger;
 	o->target_file_size = (uint64) lsm_target_file_size_mb << 20;
+	o->table_cache_size = (size_t) lsm_table_cache_size_mb << 20;
+	o->max_open_files = lsm_max_open_files;
 	o->background_thread = 0;	/* PostgreSQL's processes do the work */
 	o->wal_sync_every_writes = 0;	/* commits decide (lsm_xact.c) */
 	o->wal_sync_every_bytes = 0;
@@ -380,6 +384,16 @@ _PG_init(void)
 							NULL,
 							&lsm_target_file_size_mb, 32, 1, 4096,
 							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("lsm.table_cache_size",
+							"Memory each process may keep for the lsm files it has open.",
+							"An open file keeps its index and bloom filter in the process's own memory; beyond this size the least recently used files are closed, and opened again when next read.",
+							&lsm_table_cache_size_mb, 16, 0, 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("lsm.max_open_files",
+							"Number of lsm files each process may keep open.",
+							"These descriptors come on top of max_files_per_process.",
+							&lsm_max_open_files, 200, 1, 100000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	lsm_fault_define_gucs();
 	MarkGUCPrefixReserved("lsm");
 

@@ -97,6 +97,11 @@ lsm_stats_sql(PG_FUNCTION_ARGS)
 	EMIT("writes", st.writes);
 	EMIT("last_sequence", st.last_sequence);
 	EMIT("recovered_records", st.recovered_records);
+	/* this backend's own open files (lsm.table_cache_size) */
+	EMIT("open_tables", st.open_tables);
+	EMIT("table_cache_bytes", st.table_cache_bytes);
+	EMIT("table_opens", st.table_opens);
+	EMIT("table_cache_evictions", st.table_cache_evictions);
 #undef EMIT
 	return (Datum) 0;
 }

@@ -380,13 +380,9 @@ static int make_input_iter(lsm_db *db, compaction *c, lsm_iiter **out)
 	if (kids == NULL)
 		return LSM_NOMEM;
 	for (int l = 0; l < 2 && rc == LSM_OK; l++)
-		for (size_t i = 0; i < c->in[l].n && rc == LSM_OK; i++) {
-			lsm_table *t;
-
-			if ((rc = lsm_tcache_get(db, c->in[l].v[i]->number, &t)) == LSM_OK &&
-			    (rc = lsm_table_iter_create(t, 0, &kids[k])) == LSM_OK)
+		for (size_t i = 0; i < c->in[l].n && rc == LSM_OK; i++)
+			if ((rc = lsm_tcache_iter(db, c->in[l].v[i]->number, 0, &kids[k])) == LSM_OK)
 				k++;
-		}
 	if (rc != LSM_OK) {
 		while (k > 0) {
 			k--;
@@ -406,20 +402,9 @@ static int collect_input_rdels(lsm_db *db, compaction *c, lsm_rdel_set *s)
 
 	lsm_rdel_init(s, UINT64_MAX);
 	for (int l = 0; l < 2 && rc == LSM_OK; l++)
-		for (size_t i = 0; i < c->in[l].n && rc == LSM_OK; i++) {
-			const lsm_table_rdel *td;
-			lsm_table *t;
-			size_t n;
-
-			if (c->in[l].v[i]->range_dels == 0)
-				continue;
-			if ((rc = lsm_tcache_get(db, c->in[l].v[i]->number, &t)) != LSM_OK)
-				break;
-			td = lsm_table_range_dels(t, &n);
-			for (size_t j = 0; j < n && rc == LSM_OK; j++)
-				rc = lsm_rdel_add(s, td[j].start, td[j].slen, td[j].end, td[j].elen,
-				                  td[j].seq);
-		}
+		for (size_t i = 0; i < c->in[l].n && rc == LSM_OK; i++)
+			if (c->in[l].v[i]->range_dels != 0)
+				rc = lsm_tcache_add_rdels(db, c->in[l].v[i]->number, s);
 	return rc == LSM_OK ? lsm_rdel_finish(s) : rc;
 }
 

@@ -53,6 +53,8 @@ void lsm_options_init(lsm_options *o)
 	o->bloom_bits_per_key = 10;
 	o->compression = 1;
 	o->block_cache_size = 32u << 20;
+	o->table_cache_size = 64u << 20;
+	o->max_open_files = 1000;
 	o->l0_compaction_trigger = 4;
 	o->l0_slowdown_trigger = 20;
 	o->l0_stop_trigger = 36;
@@ -79,7 +81,7 @@ static int check_options(const lsm_options *o)
 	    o->l0_compaction_trigger < 1 || o->l0_slowdown_trigger < o->l0_compaction_trigger ||
 	    o->l0_stop_trigger < o->l0_slowdown_trigger ||
 	    o->max_bytes_for_level_base < 4096 || o->level_size_multiplier < 2 ||
-	    o->target_file_size < 4096 ||
+	    o->target_file_size < 4096 || o->max_open_files < 1 ||
 	    o->max_processes < 1 || o->max_processes > 4096)
 		return LSM_INVALID;
 	return LSM_OK;
@@ -440,7 +442,8 @@ static int db_new(const lsm_options *opts, const char *dir, lsm_db **out)
 	db->table_opts.block_size = opts->block_size;
 	db->table_opts.bloom_bits_per_key = opts->bloom_bits_per_key;
 	db->table_opts.compression = opts->compression;
-	if (lsm_tcache_init(&db->tcache) != LSM_OK || (db->dir = strdup(dir)) == NULL) {
+	if (lsm_tcache_init(&db->tcache, opts->table_cache_size,
+	                    (size_t)opts->max_open_files) != LSM_OK || (db->dir = strdup(dir)) == NULL) {
 		db_free(db);
 		return LSM_NOMEM;
 	}
@@ -1121,6 +1124,7 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st)
 	st->compact_read_bytes = atomic_load(&r->compact_read_bytes);
 	st->compact_write_bytes = atomic_load(&r->compact_write_bytes);
 	st->write_slowdowns = atomic_load(&r->n_slowdowns);
+	lsm_tcache_get_stats(db, st);
 	{
 		lsm_version *v = lsm_db_current_version(db);
 

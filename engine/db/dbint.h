@@ -265,16 +265,31 @@ static inline lsm_arena *lsm_slot_arena(lsm_region *r, uint32_t slot)
 }
 
 /* ---- the table cache (tcache.c): this process's open SSTables */
+typedef struct lsm_tcache lsm_tcache;
+typedef struct lsm_tcache_entry lsm_tcache_entry;
+struct lsm_tcache_entry {
+	lsm_tcache *tc;
+	uint64_t number;
+	lsm_table *table;
+	size_t bytes;                 /* lsm_table_memory, taken at open */
+	uint32_t refs;
+	int listed;
+	lsm_tcache_entry *older, *newer;   /* LRU links; victim chain */
+};
+
 typedef struct lsm_tcache_slot {
 	uint64_t number;              /* 0: empty; UINT64_MAX: deleted */
-	lsm_table *table;
+	lsm_tcache_entry *e;
 } lsm_tcache_slot;
 
-typedef struct lsm_tcache {
+struct lsm_tcache {
 	pthread_mutex_t mu;
 	lsm_tcache_slot *slots;
 	size_t cap, n, used;          /* used = n + deleted slots */
-} lsm_tcache;
+	size_t bytes, budget, max_open;
+	lsm_tcache_entry *lru_oldest, *lru_newest;
+	uint64_t opens, evictions;
+};
 
 /* ---- process-local handle */
 struct lsm_db {
@@ -333,16 +348,27 @@ int  lsm_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, unsigned ms);
 void lsm_iter_release_retired(lsm_db *db);
 
 /* tcache.c */
-int  lsm_tcache_init(lsm_tcache *tc);
+int  lsm_tcache_init(lsm_tcache *tc, size_t budget, size_t max_open);
 void lsm_tcache_free(lsm_tcache *tc);
-/* The open table for file number (opened on first use).  The caller must
- * hold a version listing it. */
-int  lsm_tcache_get(lsm_db *db, uint64_t number, lsm_table **out);
-/* Closes number's table and drops its cached blocks (file deleted). */
+/* Pins the open table for file number (opening it when needed): use
+ * e->table until lsm_tcache_put(e).  The caller must hold a version
+ * listing the file. */
+int  lsm_tcache_get(lsm_db *db, uint64_t number, lsm_tcache_entry **e);
+void lsm_tcache_put(lsm_tcache_entry *e);
+/* An iterator over file number's table that keeps it pinned until it is
+ * destroyed. */
+int  lsm_tcache_iter(lsm_db *db, uint64_t number, int fill_cache, lsm_iiter **out);
+struct lsm_rdel_set;
+/* Adds file number's range deletions to set (lsm_rdel_add copies them). */
+int  lsm_tcache_add_rdels(lsm_db *db, uint64_t number, struct lsm_rdel_set *set);
+/* Closes number's table (or marks it to close at its last unpin) and drops
+ * its cached blocks (file deleted). */
 void lsm_tcache_evict(lsm_db *db, uint64_t number);
 /* Closes every open table keep() says no version of this process uses
  * (another process deleted the file: its descriptor would hold the space). */
 void lsm_tcache_prune(lsm_db *db, int (*keep)(void *arg, uint64_t number), void *arg);
+/* Fills st's table cache fields. */
+void lsm_tcache_get_stats(lsm_db *db, lsm_stats *st);
 
 /* flush.c */
 lsm_file_meta *lsm_meta_from_props(uint64_t number, int level, uint64_t size,

@@ -85,18 +85,9 @@ int lsm_readview_rdels(lsm_db *db, const lsm_readview *rv, uint64_t seq,
 	for (int l = 0; l < LSM_MAX_LEVELS && rc == LSM_OK; l++)
 		for (size_t i = 0; i < v->nfiles[l] && rc == LSM_OK; i++) {
 			const lsm_file_meta *f = v->files[l][i];
-			const lsm_table_rdel *td;
-			lsm_table *t;
-			size_t n;
-
 			if (f->range_dels == 0 || (key && !key_in_file(f, key, klen)))
 				continue;
-			if ((rc = lsm_tcache_get(db, f->number, &t)) != LSM_OK)
-				break;
-			td = lsm_table_range_dels(t, &n);
-			for (size_t j = 0; j < n && rc == LSM_OK; j++)
-				rc = lsm_rdel_add(out, td[j].start, td[j].slen, td[j].end,
-				                  td[j].elen, td[j].seq);
+			rc = lsm_tcache_add_rdels(db, f->number, out);
 		}
 	return rc;
 }
@@ -113,12 +104,13 @@ typedef struct found {
 static int table_lookup(lsm_db *db, const lsm_file_meta *f, const void *key,
                         size_t klen, uint64_t seq, found *out)
 {
-	lsm_table *t;
-	int rc = lsm_tcache_get(db, f->number, &t);
+	lsm_tcache_entry *e;
+	int rc = lsm_tcache_get(db, f->number, &e);
 
 	if (rc != LSM_OK)
 		return rc;
-	rc = lsm_table_get_copy(t, key, klen, seq, &out->trailer, &out->val, &out->vlen);
+	rc = lsm_table_get_copy(e->table, key, klen, seq, &out->trailer, &out->val, &out->vlen);
+	lsm_tcache_put(e);
 	if (rc == LSM_OK)
 		out->hit = 1;
 	return rc == LSM_NOTFOUND ? LSM_OK : rc;
@@ -242,7 +234,6 @@ typedef struct level_iter {
  * end.  Returns the error of opening it. */
 static int level_open(level_iter *li, size_t idx)
 {
-	lsm_table *t;
 	int rc;
 
 	if (li->cur) {
@@ -252,8 +243,8 @@ static int level_open(level_iter *li, size_t idx)
 	li->idx = idx;
 	if (idx >= li->v->nfiles[li->level])
 		return LSM_OK;
-	if ((rc = lsm_tcache_get(li->db, li->v->files[li->level][idx]->number, &t)) == LSM_OK)
-		rc = lsm_table_iter_create(t, li->fill_cache, &li->cur);
+	rc = lsm_tcache_iter(li->db, li->v->files[li->level][idx]->number, li->fill_cache,
+	                     &li->cur);
 	if (rc != LSM_OK)
 		li->status = rc;
 	return rc;
@@ -388,13 +379,10 @@ int lsm_readview_iter(lsm_db *db, const lsm_readview *rv, int fill_cache, lsm_ii
 			n++;
 		else
 			rc = LSM_NOMEM;
-	for (size_t i = 0; i < v->nfiles[0] && rc == LSM_OK; i++) {
-		lsm_table *t;
-
-		if ((rc = lsm_tcache_get(db, v->files[0][i]->number, &t)) == LSM_OK &&
-		    (rc = lsm_table_iter_create(t, fill_cache, &kids[n])) == LSM_OK)
+	for (size_t i = 0; i < v->nfiles[0] && rc == LSM_OK; i++)
+		if ((rc = lsm_tcache_iter(db, v->files[0][i]->number, fill_cache,
+		                          &kids[n])) == LSM_OK)
 			n++;
-	}
 	for (int l = 1; l < LSM_MAX_LEVELS && rc == LSM_OK; l++)
 		if (v->nfiles[l] > 0) {
 			if ((kids[n] = lsm_level_iter_create(db, v, l, fill_cache)) != NULL)
@@ -441,19 +429,20 @@ int lsm_approximate_size(lsm_db *db, const void *start, size_t slen,
 		for (size_t i = 0; i < v->nfiles[l] && rc == LSM_OK; i++) {
 			const lsm_file_meta *f = v->files[l][i];
 			uint64_t lo = 0, hi = f->size;
-			lsm_table *t;
+			lsm_tcache_entry *e;
 
 			if (lsm_key_compare(f->largest.key, f->largest.len, start, slen) < 0 ||
 			    lsm_key_compare(f->smallest.key, f->smallest.len, end, elen) >= 0)
 				continue;             /* no overlap */
-			if ((rc = lsm_tcache_get(db, f->number, &t)) != LSM_OK)
+			if ((rc = lsm_tcache_get(db, f->number, &e)) != LSM_OK)
 				break;
 			if (lsm_key_compare(f->smallest.key, f->smallest.len, start, slen) < 0)
-				lo = lsm_table_approximate_offset(t, start, slen,
+				lo = lsm_table_approximate_offset(e->table, start, slen,
 				                                  lsm_pack_trailer(LSM_MAX_SEQUENCE, LSM_TYPE_SEEK));
 			if (lsm_key_compare(f->largest.key, f->largest.len, end, elen) >= 0)
-				hi = lsm_table_approximate_offset(t, end, elen,
+				hi = lsm_table_approximate_offset(e->table, end, elen,
 				                                  lsm_pack_trailer(LSM_MAX_SEQUENCE, LSM_TYPE_SEEK));
+			lsm_tcache_put(e);
 			if (hi > lo)
 				*bytes += hi - lo;
 		}

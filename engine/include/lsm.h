@@ -159,6 +159,15 @@ typedef struct lsm_options {
 	int      bloom_bits_per_key;   /* default 10; 0: no filters */
 	int      compression;          /* 1: LZ4 per block when it saves 1/8 (default), 0: none */
 	size_t   block_cache_size;     /* bytes of uncompressed blocks (default 32 MiB; 0: none) */
+	/* Open tables, per process: each holds its file's index, filter and
+	 * range deletions in this process's memory.  Beyond either bound the
+	 * least recently used table no call is using is closed (and opened
+	 * again when next needed).  Tables in use are never closed, so a
+	 * process exceeds the bounds only by the tables its running calls
+	 * hold at once.  Defaults 64 MiB and 1000; 0 bytes keeps no unused
+	 * table open. */
+	size_t   table_cache_size;
+	int      max_open_files;
 	/* leveled compaction */
 	int      l0_compaction_trigger;  /* L0 files that start a compaction (4) */
 	int      l0_slowdown_trigger;    /* L0 files that slow writes (20) */
@@ -377,6 +386,11 @@ typedef struct lsm_stats {
 	uint64_t writes;               /* write calls (batches) */
 	uint64_t recovered_records;    /* WAL records replayed at open */
 	uint64_t recovered_bytes_dropped; /* torn tail / salvaged bytes cut */
+	/* this process's open tables (options.table_cache_size) */
+	uint64_t open_tables;
+	uint64_t table_cache_bytes;    /* their index, filter, ... bytes */
+	uint64_t table_opens;          /* tables opened since lsm_open */
+	uint64_t table_cache_evictions; /* closed to stay within the bounds */
 } lsm_stats;
 
 int  lsm_get_stats(lsm_db *db, lsm_stats *st);

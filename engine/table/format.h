@@ -287,6 +287,7 @@ struct lsm_table {
 	uint8_t   *filter;
 	size_t     filter_len;
 	uint8_t   *rdel_mem;
+	size_t     rdel_bytes;
 	lsm_table_rdel *rdels;
 	size_t     nrdels;
 	lsm_table_props props;

@@ -178,6 +178,11 @@ int lsm_table_get_copy(lsm_table *t, const void *key, size_t klen,
  * already cached are still used.  The table must outlive the iterator.
  */
 int lsm_table_iter_create(lsm_table *t, int fill_cache, lsm_iiter **out);
+/* The same, and unpin(arg) runs right after the iterator is destroyed:
+ * how the owner of t learns the iterator no longer needs it. */
+int lsm_table_iter_create_pinned(lsm_table *t, int fill_cache,
+                                 void (*unpin)(void *arg), void *arg,
+                                 lsm_iiter **out);
 
 /*
  * The range deletions, sorted by (start ascending, seq descending), start <
@@ -205,6 +210,10 @@ uint64_t lsm_table_approximate_offset(lsm_table *t, const void *key,
                                       size_t klen, uint64_t trailer);
 
 void lsm_table_get_stats(const lsm_table *t, lsm_table_stats *st);
+
+/* Bytes of memory an open table holds (index, filter, range deletions,
+ * properties): what a cache of open tables budgets. */
+size_t lsm_table_memory(const lsm_table *t);
 
 /* ------------------------------------------------------------ verify */
 

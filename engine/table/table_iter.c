@@ -39,6 +39,8 @@ typedef struct table_iter {
 	uint8_t       *target;      /* encoded seek key: tinline or heap */
 	size_t         target_cap;  /* of the heap buffer */
 	uint8_t        tinline[96]; /* most seeks (and gets) need no malloc */
+	void         (*unpin)(void *arg);   /* called once destroyed; may be NULL */
+	void          *unpin_arg;
 } table_iter;
 
 static void ti_init(table_iter *ti, lsm_table *t, int fill_cache)
@@ -304,11 +306,25 @@ static void it_destroy(lsm_iiter *it)
 
 	if (ti == NULL)
 		return;
+	void (*unpin)(void *) = ti->unpin;
+	void *arg = ti->unpin_arg;
+
+	if (ti == NULL)
+		return;
 	ti_cleanup(ti);
 	free(ti);
+	if (unpin)
+		unpin(arg);
 }
 
 int lsm_table_iter_create(lsm_table *t, int fill_cache, lsm_iiter **out)
+{
+	return lsm_table_iter_create_pinned(t, fill_cache, NULL, NULL, out);
+}
+
+int lsm_table_iter_create_pinned(lsm_table *t, int fill_cache,
+                                 void (*unpin)(void *arg), void *arg,
+                                 lsm_iiter **out)
 {
 	table_iter *ti = malloc(sizeof *ti);
 
@@ -316,6 +332,8 @@ int lsm_table_iter_create(lsm_table *t, int fill_cache, lsm_iiter **out)
 	if (ti == NULL)
 		return LSM_NOMEM;
 	ti_init(ti, t, fill_cache);
+	ti->unpin = unpin;
+	ti->unpin_arg = arg;
 	ti->base.seek = it_seek;
 	ti->base.seek_to_first = it_seek_to_first;
 	ti->base.next = it_next;

@@ -485,6 +485,7 @@ static int parse_rdels(lsm_table *t, const lsm_block *blk)
 		mem = malloc(bytes ? bytes : 1);
 		t->rdels = malloc((n ? n : 1) * sizeof *t->rdels);
 		t->rdel_mem = mem;
+		t->rdel_bytes = bytes;
 		if (mem == NULL || t->rdels == NULL) {
 			rc = LSM_NOMEM;
 			break;
@@ -673,6 +674,13 @@ const lsm_table_props *lsm_table_properties(const lsm_table *t)
 uint64_t lsm_table_file_size(const lsm_table *t)
 {
 	return t->file_size;
+}
+
+size_t lsm_table_memory(const lsm_table *t)
+{
+	return sizeof *t + t->index.size + t->filter_len +
+	       t->nrdels * sizeof *t->rdels + t->rdel_bytes +
+	       t->props.smallest_klen + t->props.largest_klen + 2 * LSM_TRAILER_SIZE;
 }
 
 uint64_t lsm_table_file_number(const lsm_table *t)
