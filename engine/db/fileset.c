@@ -140,6 +140,8 @@ static uint64_t lowest_pending_floor(lsm_region *r)
 
 /* --------------------------------------------------------------- catch-up */
 
+static void close_unlisted_tables(lsm_db *db);
+
 /* Reads the edits other processes logged since this process's last look.
  * manifest_mu held. */
 static int catch_up_locked(lsm_db *db)
@@ -148,7 +150,7 @@ static int catch_up_locked(lsm_db *db)
 	uint64_t target = atomic_load(&r->edit_seq);
 	lsm_manifest_state st;
 	lsm_version *before;
-	int rc;
+	int rc, moved;
 
 	if (db->edit_seq == target)
 		return LSM_OK;
@@ -163,6 +165,7 @@ static int catch_up_locked(lsm_db *db)
 		db->manifest = NULL;
 		install_current(db, target);
 		db->edit_seq = target;
+		close_unlisted_tables(db);
 		pthread_mutex_unlock(&db->version_mu);
 		return LSM_OK;
 	}
@@ -170,13 +173,16 @@ static int catch_up_locked(lsm_db *db)
 	before = db->mstate.version;
 	lsm_version_ref(before);
 	rc = lsm_manifest_catch_up(db->env, db->dir, &db->mstate, LSM_MANIFEST_ALL, NULL);
-	if (db->mstate.version != before)
+	moved = db->mstate.version != before;
+	if (moved)
 		/* after a failure part-way, tagging it older than it is only
 		 * protects more */
 		install_current(db, rc == LSM_OK ? target : db->edit_seq);
 	if (rc == LSM_OK)
 		db->edit_seq = target;
 	lsm_version_unref(before);
+	if (moved)
+		close_unlisted_tables(db);
 	pthread_mutex_unlock(&db->version_mu);
 	return rc;
 }
@@ -426,6 +432,32 @@ static int keep_open(void *arg, uint64_t number)
 	return kept(arg, number);
 }
 
+/* Closes the tables no version of this process lists: files other
+ * processes' compactions dropped (an open descriptor would hold a deleted
+ * file's space, and its index and filter this process's memory).  The
+ * files the other live versions list go to *keep.  version_mu held. */
+static int prune_tables(lsm_db *db, uint64_t **keep, size_t *nkeep)
+{
+	sst_scan scan;
+	int rc = live_extra_files(db, keep, nkeep);
+
+	if (rc != LSM_OK)
+		return rc;
+	scan = (sst_scan){db, db->mstate.version, *keep, *nkeep};
+	lsm_tcache_prune(db, keep_open, &scan);
+	return LSM_OK;
+}
+
+/* After this process moved to a newer version.  version_mu held. */
+static void close_unlisted_tables(lsm_db *db)
+{
+	uint64_t *keep = NULL;
+	size_t nkeep = 0;
+
+	if (prune_tables(db, &keep, &nkeep) == LSM_OK)
+		free(keep);
+}
+
 /* Deletes the zombies no process can be reading any more; the others
  * are kept (appended to *keep).  manifest_mu held. */
 static void bury_zombies(lsm_db *db, uint64_t oldest, uint64_t **keep, size_t *nkeep)
@@ -459,7 +491,6 @@ void lsm_db_remove_obsolete(lsm_db *db)
 	uint64_t *keep = NULL, oldest, floor;
 	size_t nkeep = 0;
 	lsm_live_files live;
-	sst_scan scan;
 	uint64_t removed = 0;
 	int sweep;
 
@@ -469,15 +500,11 @@ void lsm_db_remove_obsolete(lsm_db *db)
 		return;                               /* try again next time */
 	}
 	pthread_mutex_lock(&db->version_mu);
-	if (live_extra_files(db, &keep, &nkeep) != LSM_OK) {
+	if (prune_tables(db, &keep, &nkeep) != LSM_OK) {
 		pthread_mutex_unlock(&db->version_mu);
 		pthread_mutex_unlock(&r->manifest_mu);
 		return;
 	}
-	/* close what no version of this process lists (other processes'
-	 * deletions included: an open descriptor would hold the space) */
-	scan = (sst_scan){db, db->mstate.version, keep, nkeep};
-	lsm_tcache_prune(db, keep_open, &scan);
 	oldest = oldest_pinned_edit(r);
 	bury_zombies(db, oldest, &keep, &nkeep);
 	/* Every table a version drops is a zombie, so what the listing finds

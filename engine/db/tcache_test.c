@@ -5,6 +5,7 @@
  * in use are never closed, and a file deleted while a reader holds it is
  * closed when that reader lets go.
  */
+#include <dirent.h>
 #include <pthread.h>
 
 #include "lsm.h"
@@ -271,4 +272,79 @@ TEST(concurrent_readers_and_compaction_under_a_tiny_budget)
 	CHECK(st.open_tables <= 2);
 	CHECK(st.table_cache_evictions > 0);
 	CHECK_OK(lsm_close(db));
+}
+
+/* Descriptors this process holds on deleted table files. */
+static int deleted_sst_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		char link[300], target[4096];
+		ssize_t len;
+
+		snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+		if ((len = readlink(link, target, sizeof target - 1)) <= 0)
+			continue;
+		target[len] = '\0';
+		if (strstr(target, ".sst") && strstr(target, "(deleted)"))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Shared mode: a reader's process closes the tables another process's
+ * compaction dropped as soon as it moves to the new version, so it holds
+ * neither their memory nor their deleted files' space. */
+TEST(another_process_compaction_closes_the_readers_tables)
+{
+	const char *dir = test_tmpdir("tc_shared");
+	lsm_options o;
+	lsm_db *writer = NULL, *reader = NULL;
+	lsm_stats st;
+	void *mem;
+	size_t size;
+	char k[32], v[128];
+
+	lsm_options_init(&o);
+	o.memtable_size = 1u << 20;
+	o.block_cache_size = 1u << 20;
+	o.max_processes = 4;
+	o.l0_compaction_trigger = 100;
+	o.l0_slowdown_trigger = 100;
+	o.l0_stop_trigger = 100;
+	size = lsm_shared_size(&o);
+	CHECK(size > 0);
+	CHECK(posix_memalign(&mem, 4096, size) == 0);
+	CHECK_OK(lsm_shared_init(mem, size, &o));
+	CHECK_OK(lsm_open_shared(&o, dir, mem, &writer));
+	CHECK_OK(lsm_open_shared(&o, dir, mem, &reader));
+	for (int i = 0; i < NKEYS; i++) {
+		key_of(i, k, sizeof k);
+		val_of(i, 1, v, sizeof v);
+		CHECK_OK(lsm_put(writer, NULL, k, strlen(k), v, strlen(v)));
+		if ((i + 1) % BATCH == 0)
+			CHECK_OK(lsm_flush(writer));
+	}
+	CHECK_EQ_INT(scan_all(reader, 1), NKEYS);
+	CHECK_OK(lsm_get_stats(reader, &st));
+	CHECK_EQ_INT(st.open_tables, NKEYS / BATCH);
+
+	CHECK_OK(lsm_compact_range(writer, NULL, 0, NULL, 0));
+	CHECK_OK(lsm_get_stats(writer, &st));
+	CHECK(st.level_files[0] == 0);
+	for (int i = 0; i < NKEYS; i += 13)           /* the reader moves on */
+		CHECK_MSG(value_is(reader, i, 1), "key %d", i);
+	CHECK_OK(lsm_get_stats(reader, &st));
+	CHECK_MSG(st.open_tables <= st.level_files[1] + st.level_files[2] + st.level_files[3],
+	          "%llu tables open", (unsigned long long)st.open_tables);
+	CHECK_EQ_INT(deleted_sst_fds(), 0);
+	CHECK_OK(lsm_close(reader));
+	CHECK_OK(lsm_close(writer));
+	free(mem);
 }
