@@ -30,6 +30,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "replication/message.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
@@ -85,6 +86,25 @@ lsm_xact_write_xid(void)
 }
 
 /*
+ * The end of the WAL inserted so far.  GetXLogInsertRecPtr names the first
+ * byte the next record would take, and when the last record ended on a
+ * page boundary that lies past the next page's header, WAL no one has
+ * written: XLogFlush refuses to flush that far ("xlog flush request ... is
+ * not satisfied").  The records before it all end at the boundary.
+ */
+static XLogRecPtr
+inserted_wal_end(void)
+{
+	XLogRecPtr	upto = GetXLogInsertRecPtr();
+
+	if (XLogSegmentOffset(upto, wal_segment_size) == SizeOfXLogLongPHD)
+		upto -= SizeOfXLogLongPHD;
+	else if (upto % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+		upto -= SizeOfXLogShortPHD;
+	return upto;
+}
+
+/*
  * The engine's flush hook: before a memtable becomes a file, PostgreSQL's
  * WAL is flushed as far as it was written, which covers the xid record of
  * every row in the memtable (each was logged before its row).  An error
@@ -99,7 +119,7 @@ lsm_flush_pg_wal(void *arg)
 	PG_TRY();
 	{
 		if (!RecoveryInProgress())
-			XLogFlush(GetXLogInsertRecPtr());
+			XLogFlush(inserted_wal_end());
 	}
 	PG_CATCH();
 	{
