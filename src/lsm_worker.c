@@ -211,12 +211,23 @@ flush_worker(lsm_db *db)
 		HandleMainLoopInterrupts();
 		if (ShutdownRequestPending)
 			break;
+		lsm_pg_wal_flush_failed = false;
 		rc = lsm_background_step(db, LSM_WORK_FLUSH, &pending);
 		if (rc == LSM_OK && TimestampDifferenceExceeds(last_sync, GetCurrentTimestamp(),
 													   lsm_wal_sync_delay_ms))
 		{
 			rc = lsm_sync_wal(db);
 			last_sync = GetCurrentTimestamp();
+		}
+		if (rc != LSM_OK && lsm_pg_wal_flush_failed)
+		{
+			/* the engine keeps the memtable and lets a later flush retry */
+			ereport(LOG,
+					(errmsg("lsm_am could not flush PostgreSQL's WAL before writing a memtable out; retrying in 1 s")));
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
 		}
 		if (rc != LSM_OK)
 		{

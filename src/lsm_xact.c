@@ -110,6 +110,8 @@ inserted_wal_end(void)
  * every row in the memtable (each was logged before its row).  An error
  * must not unwind through the engine: it fails the flush instead.
  */
+bool		lsm_pg_wal_flush_failed = false;
+
 int
 lsm_flush_pg_wal(void *arg)
 {
@@ -129,6 +131,7 @@ lsm_flush_pg_wal(void *arg)
 		failed = 1;
 	}
 	PG_END_TRY();
+	lsm_pg_wal_flush_failed = failed;
 	return failed;
 }
 

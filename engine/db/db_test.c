@@ -416,10 +416,19 @@ TEST(flush_hook_runs_before_each_flush)
 	CHECK(st.flushes == 1);
 	CHECK(has_value(db, NULL, "a", "1"));
 	CHECK(has_value(db, NULL, "b", "2"));
-	CHECK_OK(lsm_close(db));
+	/* a background step the hook refuses fails, but not for good */
+	CHECK(lsm_background_step(db, LSM_WORK_FLUSH, NULL) == LSM_IOERR);
+	CHECK_OK(lsm_put(db, NULL, "c", 1, "3", 1));
 	hook_fails = 0;
+	CHECK_OK(lsm_background_step(db, LSM_WORK_FLUSH, NULL));
+	CHECK_OK(lsm_get_stats(db, &st));
+	CHECK(st.flushes == 2);
+	CHECK_OK(lsm_flush(db));
+	CHECK(has_value(db, NULL, "c", "3"));
+	CHECK_OK(lsm_close(db));
 	CHECK_OK(lsm_open(&o, dir, &db));
 	CHECK(has_value(db, NULL, "b", "2"));
+	CHECK(has_value(db, NULL, "c", "3"));
 	CHECK_OK(lsm_close(db));
 }
 

@@ -305,6 +305,7 @@ struct lsm_db {
 	lsm_file *wal_file;
 	uint64_t wal_file_seg;
 	int closed;
+	_Atomic int flush_hook_failed; /* flush.c: the last flush's hook refused */
 	/* from the manifest: every sequence <= flushed_seq is in an SSTable;
 	 * WAL segments below log_number are no longer needed */
 	uint64_t flushed_seq;

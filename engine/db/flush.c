@@ -27,6 +27,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "dbint.h"
 
@@ -160,8 +161,11 @@ static int flush_slot(lsm_db *db, int slot)
 	int rc, empty;
 
 	wait_published(db, last);
-	if (db->opts.flush_hook && db->opts.flush_hook(db->opts.flush_hook_arg) != 0)
+	db->flush_hook_failed = 0;
+	if (db->opts.flush_hook && db->opts.flush_hook(db->opts.flush_hook_arg) != 0) {
+		db->flush_hook_failed = 1;    /* nothing was written: not sticky */
 		return LSM_IOERR;
+	}
 	if ((rc = lsm_db_new_file(db, &number)) != LSM_OK)
 		return rc;
 	rc = write_table(db, lsm_slot_arena(r, slot), number, &props, &empty);
@@ -261,6 +265,16 @@ static void set_bg_error(lsm_db *db, int rc)
 	pthread_mutex_unlock(&r->bg_mu);
 }
 
+/* Whether the failure just returned was the flush hook's (which leaves
+ * the memtable as it was: a later flush retries), and forgets it. */
+static int hook_refused(lsm_db *db)
+{
+	int refused = db->flush_hook_failed;
+
+	db->flush_hook_failed = 0;
+	return refused;
+}
+
 /* Sleeps until `ready` or stop; returns 0 on stop (or a sticky error). */
 static int wait_for(lsm_db *db, int (*ready)(lsm_db *))
 {
@@ -294,6 +308,12 @@ static void *flush_main(void *arg)
 	while (wait_for(db, flush_ready)) {
 		int rc = lsm_flush_oldest(db);
 
+		if (rc != LSM_OK && hook_refused(db)) {
+			struct timespec pause = {0, 100 * 1000 * 1000};
+
+			nanosleep(&pause, NULL);
+			continue;
+		}
 		if (rc != LSM_OK) {
 			set_bg_error(db, rc);
 			break;
@@ -373,6 +393,7 @@ int lsm_background_step(lsm_db *db, unsigned work, unsigned *pending)
 	r = db->region;
 	if (r->bg_error)
 		return r->bg_error;
+	db->flush_hook_failed = 0;
 	if ((work & LSM_WORK_FLUSH) && oldest_immutable(r) >= 0) {
 		if ((rc = lsm_flush_oldest(db)) == LSM_OK)
 			wake_all(db);
@@ -382,7 +403,8 @@ int lsm_background_step(lsm_db *db, unsigned work, unsigned *pending)
 		lsm_db_remove_obsolete(db);   /* readers that held them may be gone */
 	}
 	if (rc != LSM_OK) {
-		set_bg_error(db, rc);
+		if (!hook_refused(db))
+			set_bg_error(db, rc);
 		return rc;
 	}
 	if ((work & LSM_WORK_SYNC) && (rc = lsm_sync_wal(db)) != LSM_OK)

@@ -198,7 +198,10 @@ typedef struct lsm_options {
 	void    *recovery_hook_arg;
 	/* Called before a memtable is written to a table, once all its
 	 * writes are in it (how a host makes its own log durable first);
-	 * non-zero fails the flush with LSM_IOERR.  NULL: none. */
+	 * non-zero fails the flush with LSM_IOERR before anything is
+	 * written.  Unlike other background failures this one is not
+	 * sticky: the memtable stays, and the next flush calls the hook
+	 * again.  NULL: none. */
 	int    (*flush_hook)(void *arg);
 	void    *flush_hook_arg;
 	/* Shared mode: processes that may attach at once (default 64,
