@@ -39,8 +39,8 @@ extern int	lsm_wal_sync_delay_ms;
 extern int	lsm_l0_compaction_trigger;
 extern int	lsm_target_file_size_mb;
 extern int	lsm_table_cache_size_mb;
-extern bool lsm_pg_wal_flush_failed;	/* lsm_xact.c: the last flush hook's */
 extern int	lsm_max_open_files;
+extern bool lsm_pg_wal_flush_failed;	/* lsm_xact.c: the last flush hook failed */
 
 /* lsm_am.c: the engine, attached on first use (errors if not preloaded) */
 extern lsm_db *lsm_am_db(void);

@@ -266,13 +266,11 @@ static void set_bg_error(lsm_db *db, int rc)
 }
 
 /* Whether the failure just returned was the flush hook's (which leaves
- * the memtable as it was: a later flush retries), and forgets it. */
+ * the memtable as it was: a later flush retries).  Every flush and every
+ * background step clears the flag first. */
 static int hook_refused(lsm_db *db)
 {
-	int refused = db->flush_hook_failed;
-
-	db->flush_hook_failed = 0;
-	return refused;
+	return db->flush_hook_failed;
 }
 
 /* Sleeps until `ready` or stop; returns 0 on stop (or a sticky error). */

@@ -36,7 +36,6 @@
 
 #define TOMBSTONE UINT64_MAX
 
-
 static size_t slot_of(uint64_t number, size_t cap)
 {
 	return (size_t)((number * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
