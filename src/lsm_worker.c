@@ -100,7 +100,12 @@ take_request(RelFileNode *rnode)
 	return got;
 }
 
-/* Compacts every key of rnode (rows, row-id mark), after a flush. */
+/*
+ * Compacts every key of a dropped rnode (rows, row-id mark) out of the
+ * tables.  No flush: the range's tombstone, still in a memtable, applies
+ * to the tables directly, and everyone else's rows stay in the memtables
+ * (a flush per DROP or TRUNCATE would make an L0 file of each).
+ */
 static int
 compact_relation_range(lsm_db *db, const RelFileNode *rnode)
 {
@@ -109,7 +114,7 @@ compact_relation_range(lsm_db *db, const RelFileNode *rnode)
 
 	lsm_key_encode(lo, rnode, 0);
 	lsm_key_encode(hi, rnode, LSM_ROWID_RESERVE);
-	return lsm_compact_range(db, lo, LSM_KEY_LEN, hi, LSM_KEY_LEN);
+	return lsm_compact_range_tables(db, lo, LSM_KEY_LEN, hi, LSM_KEY_LEN);
 }
 
 void

@@ -51,6 +51,8 @@ typedef struct compaction {
 	int bottom;                    /* nothing below level + 1 in range */
 	uint8_t *lo, *hi;              /* user-key range of all inputs */
 	size_t lolen, hilen;
+	const lsm_rdel_set *held;      /* tombstones still only in memtables
+	                                * (lsm_compact_range_tables; NULL: none) */
 } compaction;
 
 static uint64_t level_target(const lsm_db *db, int level)
@@ -408,6 +410,14 @@ static int collect_input_rdels(lsm_db *db, compaction *c, lsm_rdel_set *s)
 	return rc == LSM_OK ? lsm_rdel_finish(s) : rc;
 }
 
+/* Whether a tombstone of s that every reader sees (at or below snap)
+ * hides the version seq of key k. */
+static int hidden_for_all(const lsm_rdel_set *s, const uint8_t *k, size_t klen,
+                          uint64_t snap, uint64_t seq)
+{
+	return s->nfrag && lsm_rdel_covering_below(s, k, klen, snap + 1) > seq;
+}
+
 /* Asks the compaction filter about one put; returns the entry to write. */
 static int apply_filter(lsm_db *db, int level, const uint8_t *k, size_t klen,
                         uint64_t *trailer, const uint8_t **v, size_t *vlen,
@@ -478,8 +488,9 @@ static int merge_inputs(lsm_db *db, compaction *c, lsm_version_edit *edit,
 			continue;                  /* hidden by a newer version all see */
 		}
 		last_seq_for_key = seq;
-		if (seq <= o.smallest_snap && rdels.nfrag &&
-		    lsm_rdel_covering_below(&rdels, k, klen, o.smallest_snap + 1) > seq)
+		if (seq <= o.smallest_snap &&
+		    (hidden_for_all(&rdels, k, klen, o.smallest_snap, seq) ||
+		     (c->held && hidden_for_all(c->held, k, klen, o.smallest_snap, seq))))
 			continue;                  /* range-deleted for every reader */
 		if (seq <= o.smallest_snap && lsm_trailer_type(tr) == LSM_TYPE_PUT &&
 		    db->opts.compaction_filter &&
@@ -585,7 +596,8 @@ int lsm_compact_step(lsm_db *db)
 /* One manual step: level's files meeting [begin, end] into level + 1.
  * *did = 0 when the level holds nothing there. */
 static int compact_level_range(lsm_db *db, int level, const void *begin, size_t blen,
-                               const void *end, size_t elen, int *did)
+                               const void *end, size_t elen, const lsm_rdel_set *held,
+                               int *did)
 {
 	compaction c;
 	lsm_version *v;
@@ -597,6 +609,7 @@ static int compact_level_range(lsm_db *db, int level, const void *begin, size_t 
 	pthread_mutex_lock(&db->region->compact_mu);
 	v = lsm_db_current_version(db);
 	c.level = level;
+	c.held = held;
 	if (level == 0) {
 		rc = lsm_version_overlapping(v, 0, begin, blen, end, elen, LSM_OVERLAP_EXPAND,
 		                             &c.in[0]);
@@ -618,6 +631,8 @@ static int compact_level_range(lsm_db *db, int level, const void *begin, size_t 
 	*did = rc == LSM_OK && c.in[0].n > 0;
 	if (*did) {
 		rc = complete_inputs(v, &c);
+		/* a move would keep the garbage this call is for */
+		c.trivial = 0;
 		if (rc == LSM_OK)
 			rc = run(db, &c);
 	}
@@ -629,17 +644,14 @@ static int compact_level_range(lsm_db *db, int level, const void *begin, size_t 
 	return rc;
 }
 
-int lsm_compact_range(lsm_db *db, const void *begin, size_t blen,
-                      const void *end, size_t elen)
+/* Every level's files meeting [begin, end], down to the bottommost level
+ * holding data there.  The memtables are left alone. */
+static int compact_tables_in_range(lsm_db *db, const void *begin, size_t blen,
+                                   const void *end, size_t elen, const lsm_rdel_set *held)
 {
-	lsm_version *v;
-	int rc, deepest = 0;
+	lsm_version *v = lsm_db_current_version(db);
+	int rc = LSM_OK, deepest = 0;
 
-	if (db == NULL)
-		return LSM_INVALID;
-	if ((rc = lsm_flush(db)) != LSM_OK)
-		return rc;
-	v = lsm_db_current_version(db);
 	for (int l = 0; l < LSM_MAX_LEVELS; l++)
 		if (lsm_version_overlaps(v, l, begin, blen, end, elen))
 			deepest = l;
@@ -648,14 +660,61 @@ int lsm_compact_range(lsm_db *db, const void *begin, size_t blen,
 		int did = 1;
 
 		while (did && rc == LSM_OK)
-			rc = compact_level_range(db, l, begin, blen, end, elen, &did);
+			rc = compact_level_range(db, l, begin, blen, end, elen, held, &did);
 	}
 	/* the deepest level too, one further down, so its tombstones and
 	 * garbage go (data all in L0 goes to L1) */
 	if (rc == LSM_OK && deepest < LSM_MAX_LEVELS - 1) {
 		int did;
 
-		rc = compact_level_range(db, deepest, begin, blen, end, elen, &did);
+		rc = compact_level_range(db, deepest, begin, blen, end, elen, held, &did);
 	}
+	return rc;
+}
+
+int lsm_compact_range(lsm_db *db, const void *begin, size_t blen,
+                      const void *end, size_t elen)
+{
+	int rc;
+
+	if (db == NULL)
+		return LSM_INVALID;
+	if ((rc = lsm_flush(db)) != LSM_OK)
+		return rc;
+	return compact_tables_in_range(db, begin, blen, end, elen, NULL);
+}
+
+/*
+ * The range tombstones of the memtables are applied to the tables without
+ * a flush.  Before a version they hide leaves the tables, the tombstones
+ * must be as durable as a flush would have made them: the host's log
+ * first (the flush hook: a host may write a tombstone only once its own
+ * commit is logged), then our WAL, so a crash never brings back the
+ * hidden versions nor loses a tombstone some table relies on.  The
+ * tombstones themselves stay in their memtables (and reach a table with
+ * its flush); the outputs do not carry them.  Only tombstones published
+ * when this starts are taken: a later one may still fail its write.
+ */
+int lsm_compact_range_tables(lsm_db *db, const void *begin, size_t blen,
+                             const void *end, size_t elen)
+{
+	lsm_rdel_set held;
+	lsm_memview mv;
+	int rc = LSM_OK;
+
+	if (db == NULL)
+		return LSM_INVALID;
+	lsm_rdel_init(&held, atomic_load(&db->region->visible_seq));
+	lsm_memview_acquire(db->region, &mv);
+	for (int i = 0; i < mv.n && rc == LSM_OK; i++)
+		rc = lsm_mem_collect_rdels(lsm_slot_arena(db->region, mv.slot[i]), &held);
+	lsm_memview_release(db->region, &mv);
+	if (rc == LSM_OK)
+		rc = lsm_rdel_finish(&held);
+	if (rc == LSM_OK && held.n > 0 && (rc = lsm_run_flush_hook(db)) == LSM_OK)
+		rc = lsm_sync_wal(db);
+	if (rc == LSM_OK)
+		rc = compact_tables_in_range(db, begin, blen, end, elen, held.n > 0 ? &held : NULL);
+	lsm_rdel_free(&held);
 	return rc;
 }

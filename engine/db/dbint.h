@@ -424,6 +424,9 @@ void lsm_db_remove_obsolete(lsm_db *db);
 /* Writes the oldest immutable memtable to an L0 SSTable, installs it and
  * retires the memtable.  LSM_OK also when there was nothing to flush. */
 int  lsm_flush_oldest(lsm_db *db);
+/* The host's flush hook, before anything of the memtables reaches a
+ * table: LSM_IOERR (not sticky) when it refuses. */
+int  lsm_run_flush_hook(lsm_db *db);
 
 struct lsm_snapshot {
 	uint32_t slot;

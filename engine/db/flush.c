@@ -150,6 +150,16 @@ static int file_size_of(lsm_db *db, uint64_t number, uint64_t *size)
 	return rc;
 }
 
+int lsm_run_flush_hook(lsm_db *db)
+{
+	db->flush_hook_failed = 0;
+	if (db->opts.flush_hook && db->opts.flush_hook(db->opts.flush_hook_arg) != 0) {
+		db->flush_hook_failed = 1;    /* nothing was written: not sticky */
+		return LSM_IOERR;
+	}
+	return LSM_OK;
+}
+
 static int flush_slot(lsm_db *db, int slot)
 {
 	lsm_region *r = db->region;
@@ -161,11 +171,8 @@ static int flush_slot(lsm_db *db, int slot)
 	int rc, empty;
 
 	wait_published(db, last);
-	db->flush_hook_failed = 0;
-	if (db->opts.flush_hook && db->opts.flush_hook(db->opts.flush_hook_arg) != 0) {
-		db->flush_hook_failed = 1;    /* nothing was written: not sticky */
-		return LSM_IOERR;
-	}
+	if ((rc = lsm_run_flush_hook(db)) != LSM_OK)
+		return rc;
 	if ((rc = lsm_db_new_file(db, &number)) != LSM_OK)
 		return rc;
 	rc = write_table(db, lsm_slot_arena(r, slot), number, &props, &empty);

@@ -282,6 +282,13 @@ int  lsm_flush(lsm_db *db);
  * tombstones and range-deleted keys no snapshot needs are dropped. */
 int  lsm_compact_range(lsm_db *db, const void *begin, size_t blen,
                        const void *end, size_t elen);
+/* The same over the SSTables only: the memtables are not flushed, and the
+ * range tombstones in them (published when the call starts) drop what
+ * they hide from the tables.  How to reclaim a deleted range's space at
+ * once without cutting every other key's memtable short.  The flush hook
+ * runs and the WAL is synced first, when a memtable holds a tombstone. */
+int  lsm_compact_range_tables(lsm_db *db, const void *begin, size_t blen,
+                              const void *end, size_t elen);
 
 /* Bytes the SSTables spend on user keys [start, end) (estimated from
  * their block indexes), and with include_memtables the memtables' bytes
