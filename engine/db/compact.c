@@ -705,10 +705,10 @@ int lsm_compact_range_tables(lsm_db *db, const void *begin, size_t blen,
 	if (db == NULL)
 		return LSM_INVALID;
 	lsm_rdel_init(&held, atomic_load(&db->region->visible_seq));
-	lsm_memview_acquire(db->region, &mv);
+	lsm_memview_acquire(db, &mv);
 	for (int i = 0; i < mv.n && rc == LSM_OK; i++)
 		rc = lsm_mem_collect_rdels(lsm_slot_arena(db->region, mv.slot[i]), &held);
-	lsm_memview_release(db->region, &mv);
+	lsm_memview_release(db, &mv);
 	if (rc == LSM_OK)
 		rc = lsm_rdel_finish(&held);
 	if (rc == LSM_OK && held.n > 0 && (rc = lsm_run_flush_hook(db)) == LSM_OK)

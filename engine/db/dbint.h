@@ -109,9 +109,12 @@ typedef struct lsm_wal_shared {
  *   RETIRED -> RESETTING -> ACTIVE
  *                           a claim reuses it once no reader pins it
  *
- * Readers pin with `readers` (memtable.c: increment, then check the state,
- * both sequentially consistent; a claimer sets RESETTING, then checks
- * readers == 0: one of the two always sees the other).  A reader pins the
+ * Readers pin in their process's slot (lsm_proc_slot.mem_pins: increment,
+ * then check the state, both sequentially consistent; a claimer sets
+ * RESETTING, then checks that no process pins it: one of the two always
+ * sees the other).  Per-process counts, because one shared count per
+ * memtable made every read of every process write the same cache lines
+ * (two RMWs per memtable per get).  A reader pins the
  * memtables before the version, and a flush installs the version before
  * retiring the memtable, so every entry is in what a reader pinned.
  */
@@ -127,7 +130,6 @@ enum {
 typedef struct lsm_memslot {
 	uint64_t arena_off;           /* fixed at region creation */
 	_Atomic uint32_t state;
-	_Atomic uint32_t readers;
 	/* under write_mu while ACTIVE; frozen from IMMUTABLE on */
 	uint64_t gen;                 /* activation order: newer is larger */
 	_Atomic uint64_t last_seq;    /* last sequence allocated into it (0: none) */
@@ -147,6 +149,8 @@ typedef struct lsm_memslot {
  * so a pin is always seen in one of the two (fileset.c).
  * pending_floor: the smallest output number the process is writing
  * (UINT64_MAX: none); files at or above any floor are never garbage.
+ * mem_pins: the process's readers on each memtable slot.
+ * A slot fills whole cache lines: each process's reads write only its own.
  */
 typedef struct lsm_proc_slot {
 	_Atomic uint32_t pid;         /* 0: free */
@@ -154,7 +158,8 @@ typedef struct lsm_proc_slot {
 	_Atomic uint64_t cur_edit;
 	_Atomic uint64_t old_edit;
 	_Atomic uint64_t pending_floor;
-} lsm_proc_slot;
+	_Atomic uint32_t mem_pins[LSM_MAX_MEMTABLES];
+} __attribute__((aligned(64))) lsm_proc_slot;
 
 /* A table a manifest edit dropped, awaiting deletion until no process
  * uses a version from before that edit. */
@@ -336,7 +341,13 @@ struct lsm_db {
 	/* bytes of each memtable arena this process has mapped ahead of its
 	 * writes (db.c, prefault_arena); a race only maps a window twice */
 	_Atomic uint32_t prefaulted[LSM_MAX_MEMTABLES];
+	/* the last sequence this handle wrote with defer_visibility (db.c):
+	 * its reads wait until visible_seq covers it */
+	_Atomic uint64_t deferred_seq;
 };
+
+/* db.c: waits until every write this handle deferred is visible. */
+void lsm_db_await_deferred(lsm_db *db);
 
 /* db.c: the caller's wait hook; non-zero means give up the wait. */
 int  lsm_db_wait_hook(lsm_db *db);
@@ -506,8 +517,8 @@ int  lsm_mem_get_version(const lsm_arena *a, const void *key, size_t klen,
  * readable memtable (ACTIVE or IMMUTABLE), else 0.  claim (write_mu held):
  * a FREE slot, or a RETIRED one no reader pins, reset and returned as
  * RESETTING; -1 when none. */
-int  lsm_memslot_pin(lsm_region *r, uint32_t slot);
-void lsm_memslot_unpin(lsm_region *r, uint32_t slot);
+int  lsm_memslot_pin(lsm_region *r, lsm_proc_slot *p, uint32_t slot);
+void lsm_memslot_unpin(lsm_proc_slot *p, uint32_t slot);
 int  lsm_memslot_claim(lsm_region *r);
 
 /* The readable memtables, pinned, newest first. */
@@ -515,8 +526,8 @@ typedef struct lsm_memview {
 	int n;
 	uint32_t slot[LSM_MAX_MEMTABLES];
 } lsm_memview;
-void lsm_memview_acquire(lsm_region *r, lsm_memview *v);
-void lsm_memview_release(lsm_region *r, lsm_memview *v);
+void lsm_memview_acquire(lsm_db *db, lsm_memview *v);
+void lsm_memview_release(lsm_db *db, lsm_memview *v);
 
 /* ---- range tombstones (rangedel.c) */
 typedef struct lsm_rdel {

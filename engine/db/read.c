@@ -28,7 +28,7 @@
 
 void lsm_readview_acquire(lsm_db *db, lsm_readview *rv)
 {
-	lsm_memview_acquire(db->region, &rv->mem);
+	lsm_memview_acquire(db, &rv->mem);
 	rv->version = lsm_db_current_version(db);
 }
 
@@ -60,7 +60,7 @@ void lsm_readview_acquire_latest(lsm_db *db, lsm_readview *rv, uint64_t *seq)
 
 void lsm_readview_release(lsm_db *db, lsm_readview *rv)
 {
-	lsm_memview_release(db->region, &rv->mem);
+	lsm_memview_release(db, &rv->mem);
 	lsm_db_release_version(db, rv->version);
 	rv->version = NULL;
 }
@@ -418,11 +418,11 @@ int lsm_approximate_size(lsm_db *db, const void *start, size_t slen,
 	if (include_memtables) {
 		lsm_memview mv;
 
-		lsm_memview_acquire(db->region, &mv);
+		lsm_memview_acquire(db, &mv);
 		for (int i = 0; i < mv.n; i++)
 			*bytes += lsm_mem_approximate_size(lsm_slot_arena(db->region, mv.slot[i]),
 			                                   start, slen, end, elen);
-		lsm_memview_release(db->region, &mv);
+		lsm_memview_release(db, &mv);
 	}
 	v = lsm_db_current_version(db);
 	for (int l = 0; l < LSM_MAX_LEVELS && rc == LSM_OK; l++)

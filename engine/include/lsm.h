@@ -222,6 +222,15 @@ void lsm_options_init(lsm_options *opts);
 
 typedef struct lsm_write_options {
 	int sync;                      /* 1: durable (fsync'd) before return */
+	/* 1: return once the write is in the memtable, without waiting for
+	 * the writes ordered before it (other handles' batches still being
+	 * inserted) to be in too.  Until they are, only this handle's own
+	 * reads see it (they wait for it); other handles see it once they
+	 * are, which lsm_wait_visible() waits for.  Order, atomicity and
+	 * durability are unchanged.  For writers that do not make others
+	 * read right away what they wrote (a bulk load): a writer that waits
+	 * for the slowest batch ahead of it idles a core for it. */
+	int defer_visibility;
 } lsm_write_options;
 
 typedef struct lsm_snapshot lsm_snapshot;
@@ -272,6 +281,9 @@ int  lsm_write(lsm_db *db, const lsm_write_options *wo, const lsm_batch *b);
 int  lsm_get(lsm_db *db, const lsm_read_options *ro,
              const void *key, size_t klen, void **val, size_t *vlen);
 void lsm_free(void *p);
+/* Waits until every write this handle made with defer_visibility is
+ * visible to every handle (lsm_close does it too). */
+void lsm_wait_visible(lsm_db *db);
 
 /* Writes every memtable holding data to L0 SSTables and waits for it
  * (then the WAL holds nothing that is not also in a table). */

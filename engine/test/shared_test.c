@@ -562,10 +562,27 @@ static int newest_put(int p, int j)
 	return j < p ? j + MP_M * ((p - 1 - j) / MP_M) : -1;
 }
 
+/* What a writer just put, it reads back through its own handle. */
+static void mp_check_own_write(lsm_db *db, int id, int n, const char *key, size_t kl)
+{
+	void *got;
+	size_t gl;
+	int a, b, rc = lsm_get(db, NULL, key, kl, &got, &gl);
+
+	if (rc != LSM_OK)
+		kid_fail("writer %d: its own put #%d is not found: %s", id, n, lsm_strerror(rc));
+	if (parse_val(got, gl, MP_VLEN, &a, &b) != 0 || a != id || b != n)
+		kid_fail("writer %d: reads put %d.%d back right after its put #%d", id, a, b, n);
+	lsm_free(got);
+}
+
 static int mp_writer(void *arg)
 {
 	int id = (int)(intptr_t)arg, n, k, rc;
-	lsm_write_options wo = {0}, ws = {1};
+	/* odd writers do not wait for the batches ordered ahead of theirs to
+	 * be visible: readers must see the same prefixes, and the writer its
+	 * own writes at once */
+	lsm_write_options wo = {0, id % 2}, ws = {1, id % 2};
 	char key[32], v[MP_VLEN + 1], sv[MP_SLEN + 1];
 	lsm_db *db = kid_open(&mp_opts, mp_dir);
 	lsm_batch *b;
@@ -582,6 +599,8 @@ static int mp_writer(void *arg)
 		rc = lsm_put(db, n % 64 == 63 ? &ws : &wo, key, kl, v, MP_VLEN);
 		if (rc != LSM_OK)
 			kid_fail("writer %d: lsm_put #%d: %s", id, n, lsm_strerror(rc));
+		if (n % 16 == 5)
+			mp_check_own_write(db, id, n, key, kl);
 		if (n % 4 != 3)
 			continue;
 		lsm_batch_clear(b);
@@ -1002,7 +1021,8 @@ typedef struct cl_writer_arg {
 static int cl_writer(void *p)
 {
 	cl_writer_arg *a = p;
-	lsm_write_options ws = {1};
+	/* odd slots defer visibility: what they are told is durable must be */
+	lsm_write_options ws = {1, a->slot % 2};
 	char key[40], v[CL_GLEN + 1];
 	lsm_batch *b;
 	lsm_db *db;

@@ -4,6 +4,7 @@
  *   lsm_bench --benchmarks=fillseq,fillrandom,overwrite,readrandom,readseq,
  *             recover,crc32,xxh64,lz4,bloom --num=N --key_size=16 --value_size=100
  *             [--sync] [--threads=T] [--processes=P] [--db=DIR] [--memtable_mb=M]
+ *             [--wal_sync_ms=MS] [--defer_visibility=0|1]
  *
  * Each of T threads performs --num operations; a line per workload gives
  * micros/op (per thread) and the total ops/sec.  fill* start from an empty
@@ -19,7 +20,12 @@
  * lsm_open_shared and do --num/P operations each (fill* and overwrite on
  * disjoint key ranges, one per worker; readrandom over all keys; readseq
  * scans the worker's range), and one more process runs lsm_background_step
- * / lsm_background_wait for as long as the database lives.  The workers
+ * / lsm_background_wait for as long as the database lives, as lsm_am's
+ * flush worker does: it flushes and compacts as soon as there is work,
+ * and fsyncs the WAL every --wal_sync_ms (default 200, lsm.wal_sync_delay's
+ * default; 0 = after every step, which makes it fsync back to back while
+ * anyone writes: thousands of fsyncs a second on a core the workers
+ * need).  The workers
  * start together (a barrier in shared memory); ops/sec is all operations
  * over the wall time from the start to the last worker's end, micros/op is
  * per worker.  Memtables are --memtable_mb (default 64) each; recover is
@@ -27,6 +33,10 @@
  *
  * recover writes --recover_mb of WAL into memtables big enough that nothing
  * is flushed, closes, and times the lsm_open that replays it.
+ *
+ * --defer_visibility=1 makes the writes return before the writes ordered
+ * ahead of them are visible (lsm_write_options.defer_visibility): a
+ * writer then no longer waits for the slowest batch ahead of it.
  *
  * The primitive benchmarks print MB/s for ours and, on the same data, for
  * the reference library (zlib, libxxhash, liblz4) with the ratio.
@@ -62,8 +72,10 @@ static struct {
 	long memtable_mb;
 	long recover_mb;
 	int processes;
+	long wal_sync_ms;
+	int defer_visibility;
 } cfg = {"fillseq,fillrandom,overwrite,readrandom,readseq,crc32,xxh64,lz4,bloom",
-         1000000, 16, 100, 0, 1, NULL, 0, 100, 0};
+         1000000, 16, 100, 0, 1, NULL, 0, 100, 0, 200, 0};
 
 static lsm_db *db;
 static char *value_pool;
@@ -127,7 +139,7 @@ typedef struct thread_arg {
 static void *run_thread(void *p)
 {
 	thread_arg *a = p;
-	lsm_write_options wo = {cfg.sync};
+	lsm_write_options wo = {cfg.sync, cfg.defer_visibility};
 	uint64_t seed = 1000 + (uint64_t)a->id * 7919 + (uint64_t)a->w;
 	char key[256];
 	long i;
@@ -302,21 +314,30 @@ static void bg_process(void)
 {
 	lsm_db *h;
 	int rc = lsm_open_shared(&sh.o, cfg.db, sh.mem, &h);
+	double last_sync = now_sec(), period = (double)cfg.wal_sync_ms / 1000.0;
 
 	if (rc != LSM_OK) {
 		atomic_store(&sh.ctl->bg_err, rc);
 		_exit(1);
 	}
 	while (!atomic_load(&sh.ctl->stop)) {
-		unsigned pending = 0;
+		unsigned pending = 0, work = LSM_WORK_FLUSH | LSM_WORK_COMPACT;
+		double now = now_sec();
 
-		rc = lsm_background_step(h, LSM_WORK_ALL, &pending);
+		if (now - last_sync >= period) {
+			work |= LSM_WORK_SYNC;
+			last_sync = now;
+		}
+		rc = lsm_background_step(h, work, &pending);
 		if (rc != LSM_OK) {
 			atomic_store(&sh.ctl->bg_err, rc);
 			break;
 		}
+		if (cfg.wal_sync_ms > 0)
+			pending &= ~(unsigned)LSM_WORK_SYNC;    /* it waits for its turn */
 		if (pending == 0)
-			lsm_background_wait(h, 50);
+			lsm_background_wait(h, cfg.wal_sync_ms > 0 && cfg.wal_sync_ms < 50
+			                           ? (unsigned)cfg.wal_sync_ms : 50);
 	}
 	lsm_close(h);
 	_exit(rc == LSM_OK ? 0 : 1);
@@ -397,7 +418,7 @@ static int open_shared(int fresh)
 static void proc_worker(workload w, int id)
 {
 	proc_result *r = &sh.ctl->r[id];
-	lsm_write_options wo = {cfg.sync};
+	lsm_write_options wo = {cfg.sync, cfg.defer_visibility};
 	uint64_t seed = 1000 + (uint64_t)id * 7919 + (uint64_t)w;
 	uint64_t lo = (uint64_t)cfg.num * (uint64_t)id / (uint64_t)cfg.processes;
 	uint64_t hi = (uint64_t)cfg.num * (uint64_t)(id + 1) / (uint64_t)cfg.processes;
@@ -771,11 +792,13 @@ int main(int argc, char **argv)
 		else if (parse_flag(argv[i], "--processes", &v)) cfg.processes = atoi(v);
 		else if (parse_flag(argv[i], "--db", &v)) cfg.db = v;
 		else if (parse_flag(argv[i], "--memtable_mb", &v)) cfg.memtable_mb = atol(v);
+		else if (parse_flag(argv[i], "--wal_sync_ms", &v)) cfg.wal_sync_ms = atol(v);
+		else if (parse_flag(argv[i], "--defer_visibility", &v)) cfg.defer_visibility = atoi(v);
 		else if (parse_flag(argv[i], "--recover_mb", &v)) cfg.recover_mb = atol(v);
 		else {
 			fprintf(stderr, "usage: %s [--benchmarks=a,b,...] [--num=N] [--key_size=K] "
 			        "[--value_size=V] [--sync] [--threads=T] [--processes=P] [--db=DIR] "
-			        "[--memtable_mb=M]\n",
+			        "[--memtable_mb=M] [--wal_sync_ms=MS] [--defer_visibility=0|1]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -795,8 +818,9 @@ int main(int argc, char **argv)
 	printf("lsm_bench: num=%ld key_size=%d value_size=%d threads=%d sync=%d db=%s",
 	       cfg.num, cfg.key_size, cfg.value_size, cfg.threads, cfg.sync, cfg.db);
 	if (cfg.processes > 0)
-		printf(" processes=%d memtable_mb=%ld (shared mode)",
-		       cfg.processes, cfg.memtable_mb ? cfg.memtable_mb : 64);
+		printf(" processes=%d memtable_mb=%ld wal_sync_ms=%ld defer_visibility=%d (shared mode)",
+		       cfg.processes, cfg.memtable_mb ? cfg.memtable_mb : 64, cfg.wal_sync_ms,
+		       cfg.defer_visibility);
 	printf("\n");
 	list = strdup(cfg.benchmarks);
 	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
