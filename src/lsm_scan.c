@@ -27,6 +27,7 @@
 #include "access/relscan.h"
 #include "access/tsmapi.h"
 #include "access/valid.h"
+#include "access/xact.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
 #include "nodes/tidbitmap.h"
@@ -172,7 +173,8 @@ lsm_record_visible_version(Relation rel, uint64 rowid, const uint8 *rec, size_t 
 	{
 		bool		visible = lsm_row_visible(&v->h, snapshot, xids);
 
-		lsm_serializable_conflict_out(visible, rel, &v->h, snapshot);
+		if (IsolationIsSerializable())
+			lsm_serializable_conflict_out(visible, rel, &v->h, snapshot);
 		if (visible)
 			return true;
 	}

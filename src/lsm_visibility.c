@@ -54,10 +54,22 @@ xmax_is_none(const LsmRowHeader *h)
 	return !TransactionIdIsValid(h->xmax) || (h->flags & LSM_ROW_LOCK_ONLY);
 }
 
+/*
+ * An xid below the snapshot's xmin finished before the snapshot was taken
+ * and is not ours (our own xid counts in xmin): only whether it committed
+ * matters.  Most rows of a settled table take this path, without the
+ * subtransaction-stack walk and the snapshot probe.
+ */
+static inline bool
+xid_settled_before(TransactionId xid, Snapshot snapshot)
+{
+	return TransactionIdIsNormal(xid) && TransactionIdPrecedes(xid, snapshot->xmin);
+}
+
 static bool
 visible_mvcc(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
 {
-	if (!TransactionIdIsNormal(h->xmin))
+	if (!TransactionIdIsNormal(h->xmin) || xid_settled_before(h->xmin, snapshot))
 	{
 		if (!xid_committed(h->xmin, cache))
 			return false;
@@ -80,6 +92,8 @@ visible_mvcc(const LsmRowHeader *h, Snapshot snapshot, LsmXidCache *cache)
 	/* the inserter committed and the snapshot sees it */
 	if (xmax_is_none(h))
 		return true;
+	if (xid_settled_before(h->xmax, snapshot))
+		return !xid_committed(h->xmax, cache);
 	if (TransactionIdIsCurrentTransactionId(h->xmax))
 		return h->cmax >= snapshot->curcid;
 	if (XidInMVCCSnapshot(h->xmax, snapshot))

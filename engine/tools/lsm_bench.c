@@ -2,7 +2,7 @@
  * lsm_bench.c — db_bench-style benchmarks of the engine and its primitives.
  *
  *   lsm_bench --benchmarks=fillseq,fillrandom,overwrite,readrandom,readseq,
- *             recover,crc32,xxh64,lz4,bloom --num=N --key_size=16 --value_size=100
+ *             waitforcompaction,recover,crc32,xxh64,lz4,bloom --num=N --key_size=16 --value_size=100
  *             [--sync] [--threads=T] [--processes=P] [--db=DIR] [--memtable_mb=M]
  *             [--wal_sync_ms=MS] [--defer_visibility=0|1]
  *
@@ -30,6 +30,11 @@
  * over the wall time from the start to the last worker's end, micros/op is
  * per worker.  Memtables are --memtable_mb (default 64) each; recover is
  * skipped.
+ *
+ * waitforcompaction (as in RocksDB's db_bench) waits until no flush or
+ * compaction is pending and prints how long that took, so that a read
+ * workload after it runs on a settled database rather than beside the
+ * background work the writes before it left.
  *
  * recover writes --recover_mb of WAL into memtables big enough that nothing
  * is flushed, closes, and times the lsm_open that replays it.
@@ -557,6 +562,31 @@ static void run_workload_procs(const char *name, workload w)
 	printf(" [%d processes]\n", cfg.processes);
 }
 
+/* Polls (work = 0: nothing is done, only reported) until the background
+ * process or threads have no flush or compaction left. */
+static void wait_for_compaction(void)
+{
+	unsigned pending = LSM_WORK_FLUSH;
+	double t0 = now_sec();
+	int rc = LSM_OK;
+
+	if (db == NULL) {
+		printf("%-17s : no database open\n", "waitforcompaction");
+		return;
+	}
+	while (rc == LSM_OK && (pending & (LSM_WORK_FLUSH | LSM_WORK_COMPACT))) {
+		struct timespec ts = {0, 5000000};
+
+		nanosleep(&ts, NULL);
+		rc = lsm_background_step(db, 0, &pending);
+	}
+	if (rc != LSM_OK) {
+		fprintf(stderr, "waitforcompaction: %s\n", lsm_strerror(rc));
+		exit(1);
+	}
+	printf("%-17s : %11.1f ms\n", "waitforcompaction", (now_sec() - t0) * 1000.0);
+}
+
 /* ---- recovery: the time lsm_open takes to replay a WAL of recover_mb */
 
 static void bench_recover(void)
@@ -829,6 +859,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(name, "overwrite")) run_workload(name, W_OVERWRITE);
 		else if (!strcmp(name, "readrandom")) run_workload(name, W_READRANDOM);
 		else if (!strcmp(name, "readseq")) run_workload(name, W_READSEQ);
+		else if (!strcmp(name, "waitforcompaction")) wait_for_compaction();
 		else if (!strcmp(name, "recover")) {
 			if (cfg.processes > 0)
 				printf("%-12s : skipped with --processes\n", name);
