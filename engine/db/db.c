@@ -407,6 +407,10 @@ void lsm_db_activate(lsm_region *r, int slot, uint64_t wal_seg)
 /* Retires the active memtable from writing and wakes the flusher. */
 void lsm_db_freeze_active(lsm_region *r)
 {
+	/* every sequence handed out so far went into it or an older one: set
+	 * once here, not by each write (a store per write made the slot's
+	 * cache line travel between the writers' cores) */
+	atomic_store_explicit(&r->mem[r->active].last_seq, r->last_seq, memory_order_relaxed);
 	atomic_store(&r->mem[r->active].state, LSM_MEM_IMMUTABLE);
 	pthread_mutex_lock(&r->bg_mu);
 	pthread_cond_broadcast(&r->flush_cv);
@@ -937,7 +941,6 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 		goto unlock;   /* sequences not consumed; the chunk stays unused */
 	r->last_seq += count;
 	ticket = r->next_ticket++;
-	atomic_store(&r->mem[slot].last_seq, r->last_seq);
 	if (synced_write)
 		atomic_fetch_add(&r->wal.sync_records, 1);
 	need_sync = synced_write || sync_policy_says_sync(db, &r->wal);

@@ -132,7 +132,7 @@ typedef struct lsm_memslot {
 	_Atomic uint32_t state;
 	/* under write_mu while ACTIVE; frozen from IMMUTABLE on */
 	uint64_t gen;                 /* activation order: newer is larger */
-	_Atomic uint64_t last_seq;    /* last sequence allocated into it (0: none) */
+	_Atomic uint64_t last_seq;    /* last sequence allocated into it; set when frozen */
 	uint64_t wal_seg;             /* first WAL segment holding its records */
 } lsm_memslot;
 
