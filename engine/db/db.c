@@ -673,7 +673,7 @@ static inline void cpu_relax(void)
  * Sleeper and advancer meet Dekker-style (publish_waiters, then
  * visible_seq; visible_seq, then publish_waiters).
  */
-static void complete_ticket(lsm_region *r, uint64_t ticket, uint64_t last)
+void lsm_db_complete_ticket(lsm_region *r, uint64_t ticket, uint64_t last)
 {
 	atomic_store(&r->pub_ring[ticket % LSM_PUB_RING], last);
 	for (;;) {
@@ -952,7 +952,7 @@ static int write_rep(lsm_db *db, const lsm_write_options *wo,
 	 * the record is logged and will be durable with the next sync */
 	if (rc == LSM_OK || rc == LSM_BUSY)
 		lsm_mem_insert_batch(lsm_slot_arena(r, slot), chunk, rep, len, first);
-	complete_ticket(r, ticket, first + count - 1);
+	lsm_db_complete_ticket(r, ticket, first + count - 1);
 	if (wo && wo->defer_visibility)
 		defer_visible(db, first + count - 1);
 	else

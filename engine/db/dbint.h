@@ -348,6 +348,9 @@ struct lsm_db {
 
 /* db.c: waits until every write this handle deferred is visible. */
 void lsm_db_await_deferred(lsm_db *db);
+/* db.c: marks ticket done (its batch ends at sequence last) and publishes
+ * every done ticket at the head. */
+void lsm_db_complete_ticket(lsm_region *r, uint64_t ticket, uint64_t last);
 
 /* db.c: the caller's wait hook; non-zero means give up the wait. */
 int  lsm_db_wait_hook(lsm_db *db);

@@ -155,7 +155,6 @@ int lsm_iter_create(lsm_db *db, const lsm_read_options *ro, lsm_iter **out)
 	*out = NULL;
 	if (db == NULL)
 		return LSM_INVALID;
-	lsm_db_await_deferred(db);
 	if ((it = calloc(1, sizeof *it)) == NULL)
 		return LSM_NOMEM;
 	it->db = db;

@@ -100,6 +100,7 @@ typedef struct control {
 	int      rc1, rc2, calls1, calls2;
 	long     us1, us2, puts1;
 	long     scans[NSLOTS], gets[NSLOTS];
+	atomic_int visible_puts[NSLOTS]; /* many_processes: puts every handle must see */
 	uintptr_t addr[NSLOTS];
 	int      tag_c[4], tag_i[4];   /* crash_loop: recovered group tags */
 	uint64_t v_flushes, v_compactions, v_keys, v_stalls, v_stall_us, v_slowdowns;
@@ -601,6 +602,13 @@ static int mp_writer(void *arg)
 			kid_fail("writer %d: lsm_put #%d: %s", id, n, lsm_strerror(rc));
 		if (n % 16 == 5)
 			mp_check_own_write(db, id, n, key, kl);
+		if (n % 16 == 13) {
+			/* from here on every process sees put n (a reader that
+			 * looks in the moment between is rare: a weak check) */
+			if (wo.defer_visibility)
+				lsm_wait_visible(db);
+			atomic_store(&ctl->visible_puts[id], n + 1);
+		}
 		if (n % 4 != 3)
 			continue;
 		lsm_batch_clear(b);
@@ -630,7 +638,7 @@ static int rd_cur[MP_W][MP_M];
 /* One full scan at the iterator's implied snapshot. */
 static void mp_scan(lsm_db *db, int reader)
 {
-	int cb[MP_W] = {0}, maxn[MP_W], s_seen = 0, s_a = -1, s_b = -1, id, j, a, b, rc;
+	int cb[MP_W] = {0}, maxn[MP_W], must_see[MP_W], s_seen = 0, s_a = -1, s_b = -1, id, j, a, b, rc;
 	lsm_iter *it;
 	long keys = 0;
 
@@ -639,6 +647,8 @@ static void mp_scan(lsm_db *db, int reader)
 		for (j = 0; j < MP_M; j++)
 			rd_cur[id][j] = -1;
 	}
+	for (id = 0; id < MP_W; id++)
+		must_see[id] = atomic_load(&ctl->visible_puts[id]);
 	if ((rc = lsm_iter_create(db, NULL, &it)) != LSM_OK)
 		kid_fail("reader %d: lsm_iter_create: %s", reader, lsm_strerror(rc));
 	for (lsm_iter_seek_to_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
@@ -713,6 +723,9 @@ static void mp_scan(lsm_db *db, int reader)
 		if (p < nb + 1 || p > nb + 5)
 			kid_fail("reader %d: writer %d: %d puts but %d batches visible (newest %d)",
 			         reader, id, p, cb[id], nb);
+		if (p < must_see[id])
+			kid_fail("reader %d: writer %d said its put %d is visible to all, but a later "
+			         "scan sees %d puts", reader, id, must_see[id] - 1, p);
 		if (p < rd_prog[id] || cb[id] < rd_nb[id])
 			kid_fail("reader %d: writer %d went back: %d puts, %d batches after %d, %d",
 			         reader, id, p, cb[id], rd_prog[id], rd_nb[id]);
