@@ -627,7 +627,7 @@ int lsm_close(lsm_db *db)
 
 	if (db == NULL)
 		return LSM_OK;
-	lsm_db_await_deferred(db);
+	lsm_wait_visible(db);
 	rc = lsm_sync_wal(db);
 	lsm_wal_close_file(db);
 	db_free(db);
@@ -727,18 +727,15 @@ static void defer_visible(lsm_db *db, uint64_t last)
 		;
 }
 
-void lsm_db_await_deferred(lsm_db *db)
-{
-	uint64_t last = atomic_load(&db->deferred_seq);
-
-	if (last != 0 && atomic_load(&db->region->visible_seq) < last)
-		wait_visible(db->region, last);
-}
-
 void lsm_wait_visible(lsm_db *db)
 {
-	if (db != NULL)
-		lsm_db_await_deferred(db);
+	uint64_t last;
+
+	if (db == NULL)
+		return;
+	last = atomic_load(&db->deferred_seq);
+	if (last != 0 && atomic_load(&db->region->visible_seq) < last)
+		wait_visible(db->region, last);
 }
 
 static int sync_policy_says_sync(const lsm_db *db, const lsm_wal_shared *w)
@@ -1082,7 +1079,7 @@ int lsm_get(lsm_db *db, const lsm_read_options *ro,
 	*vlen = 0;
 	if (db == NULL || (klen && key == NULL))
 		return LSM_INVALID;
-	lsm_db_await_deferred(db);
+	lsm_wait_visible(db);
 	if (ro && ro->snapshot) {
 		seq = lsm_snapshot_sequence(ro->snapshot);
 		lsm_readview_acquire(db, &rv);
@@ -1110,7 +1107,7 @@ int lsm_snapshot_create(lsm_db *db, const lsm_snapshot **out)
 	*out = NULL;
 	if (s == NULL)
 		return LSM_NOMEM;
-	lsm_db_await_deferred(db);
+	lsm_wait_visible(db);
 	pthread_mutex_lock(&r->snap_mu);
 	for (i = 0; i < LSM_MAX_SNAPSHOTS; i++)
 		if (atomic_load(&r->snapshots[i]) == 0)

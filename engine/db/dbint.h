@@ -346,8 +346,6 @@ struct lsm_db {
 	_Atomic uint64_t deferred_seq;
 };
 
-/* db.c: waits until every write this handle deferred is visible. */
-void lsm_db_await_deferred(lsm_db *db);
 /* db.c: marks ticket done (its batch ends at sequence last) and publishes
  * every done ticket at the head. */
 void lsm_db_complete_ticket(lsm_region *r, uint64_t ticket, uint64_t last);
@@ -516,12 +514,9 @@ int  lsm_mem_get_version(const lsm_arena *a, const void *key, size_t klen,
                          uint64_t seq, uint64_t *trailer,
                          const uint8_t **val, size_t *vlen);
 
-/* Memtable slots (memtable.c).  pin: 1 and pinned when the slot holds a
- * readable memtable (ACTIVE or IMMUTABLE), else 0.  claim (write_mu held):
- * a FREE slot, or a RETIRED one no reader pins, reset and returned as
- * RESETTING; -1 when none. */
-int  lsm_memslot_pin(lsm_region *r, lsm_proc_slot *p, uint32_t slot);
-void lsm_memslot_unpin(lsm_proc_slot *p, uint32_t slot);
+/* Memtable slots (memtable.c).  claim (write_mu held): a FREE slot, or a
+ * RETIRED one no process pins, reset and returned as RESETTING; -1 when
+ * none. */
 int  lsm_memslot_claim(lsm_region *r);
 
 /* The readable memtables, pinned, newest first. */

@@ -384,7 +384,9 @@ int lsm_mem_collect_rdels(const lsm_arena *a, lsm_rdel_set *s)
 
 /* ---- memtable slots (the life cycle is in dbint.h) */
 
-int lsm_memslot_pin(lsm_region *r, lsm_proc_slot *p, uint32_t slot)
+/* 1 and pinned (in process slot p) when the slot holds a readable
+ * memtable (ACTIVE or IMMUTABLE), else 0. */
+static int memslot_pin(lsm_region *r, lsm_proc_slot *p, uint32_t slot)
 {
 	lsm_memslot *m = &r->mem[slot];
 	uint32_t st = atomic_load(&m->state);
@@ -402,7 +404,7 @@ int lsm_memslot_pin(lsm_region *r, lsm_proc_slot *p, uint32_t slot)
 	return 0;
 }
 
-void lsm_memslot_unpin(lsm_proc_slot *p, uint32_t slot)
+static void memslot_unpin(lsm_proc_slot *p, uint32_t slot)
 {
 	atomic_fetch_sub(&p->mem_pins[slot], 1);
 }
@@ -445,7 +447,7 @@ void lsm_memview_acquire(lsm_db *db, lsm_memview *v)
 
 	v->n = 0;
 	for (uint32_t i = 0; i < r->n_mem; i++)
-		if (lsm_memslot_pin(r, db->proc, i))
+		if (memslot_pin(r, db->proc, i))
 			v->slot[v->n++] = i;
 	/* newest first: insertion sort on gen, n is tiny.  gen is stable while
 	 * pinned (only a claim, which needs readers == 0, changes it). */
@@ -464,6 +466,6 @@ void lsm_memview_acquire(lsm_db *db, lsm_memview *v)
 void lsm_memview_release(lsm_db *db, lsm_memview *v)
 {
 	for (int i = 0; i < v->n; i++)
-		lsm_memslot_unpin(db->proc, v->slot[i]);
+		memslot_unpin(db->proc, v->slot[i]);
 	v->n = 0;
 }

@@ -338,11 +338,10 @@ static uint64_t table_bytes(lsm_db *db)
 	return bytes;
 }
 
-/* 2000 keys in tables, 50 "other" keys and the tombstone over [100, 1100)
- * in the memtable. */
-static void load_then_delete_in_memtable(lsm_db *db)
+/* 2000 keys, all in tables. */
+static void load_tables(lsm_db *db)
 {
-	char k[32], v[200], a[32], b[32];
+	char k[32], v[200];
 
 	for (int i = 0; i < 2000; i++) {
 		key_of(i, k);
@@ -350,6 +349,13 @@ static void load_then_delete_in_memtable(lsm_db *db)
 		CHECK_OK(lsm_put(db, NULL, k, strlen(k), v, strlen(v)));
 	}
 	CHECK_OK(lsm_compact_range(db, NULL, 0, NULL, 0));
+}
+
+/* 50 "other" keys and the tombstone over [100, 1100), in the memtable. */
+static void delete_in_memtable(lsm_db *db)
+{
+	char k[32], a[32], b[32];
+
 	for (int i = 0; i < 50; i++) {
 		snprintf(k, sizeof k, "other%03d", i);
 		CHECK_OK(lsm_put(db, NULL, k, strlen(k), "o", 1));
@@ -357,6 +363,12 @@ static void load_then_delete_in_memtable(lsm_db *db)
 	key_of(100, a);
 	key_of(1100, b);
 	CHECK_OK(lsm_delete_range(db, NULL, a, strlen(a), b, strlen(b)));
+}
+
+static void load_then_delete_in_memtable(lsm_db *db)
+{
+	load_tables(db);
+	delete_in_memtable(db);
 }
 
 static void check_after_delete(lsm_db *db, const lsm_snapshot *snap)
@@ -424,29 +436,10 @@ TEST(compact_range_tables_keeps_what_a_snapshot_sees)
 	uint64_t full;
 
 	CHECK(db != NULL);
-	{
-		char k[32], v[200];
-
-		for (int i = 0; i < 2000; i++) {
-			key_of(i, k);
-			val_of(i, 0, v);
-			CHECK_OK(lsm_put(db, NULL, k, strlen(k), v, strlen(v)));
-		}
-		CHECK_OK(lsm_compact_range(db, NULL, 0, NULL, 0));
-	}
+	load_tables(db);
 	CHECK_OK(lsm_snapshot_create(db, &snap));
 	full = table_bytes(db);
-	{
-		char k[32], a[32], b[32];
-
-		for (int i = 0; i < 50; i++) {
-			snprintf(k, sizeof k, "other%03d", i);
-			CHECK_OK(lsm_put(db, NULL, k, strlen(k), "o", 1));
-		}
-		key_of(100, a);
-		key_of(1100, b);
-		CHECK_OK(lsm_delete_range(db, NULL, a, strlen(a), b, strlen(b)));
-	}
+	delete_in_memtable(db);
 	CHECK_OK(lsm_compact_range_tables(db, NULL, 0, NULL, 0));
 	CHECK(table_bytes(db) >= full * 9 / 10);   /* the snapshot needs them */
 	{
